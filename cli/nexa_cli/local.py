@@ -1,0 +1,141 @@
+"""`nexa server` in local mode: the router and the needed services as processes on this machine."""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from nexa_common import catalogue
+from nexa_common.catalogue import BuiltSource, CatalogueEntry, Modality, ModelError
+from nexa_common.settings import default_cache_dir
+
+from .catalogue_cmds import build
+from .supervisor import ProcessSpec, StartupError, Supervisor, free_port, log_tail, python_module
+
+# Modalities whose service has an ONNX Runtime backend in this build.
+ONNX_MODALITIES: tuple[Modality, ...] = ()
+
+
+class Shutdown(Exception):
+    """SIGTERM, turned into an exception so the same cleanup as Ctrl-C runs."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which model each service serves."""
+
+    models: dict[Modality, str]  # modality -> catalogue name or local path
+
+    def describe(self) -> str:
+        return ", ".join(f"{m.value}: {name}" for m, name in self.models.items())
+
+
+def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None) -> Plan:
+    """Resolve the requested models (or the defaults) to one model per modality; raises ModelError."""
+    cache_dir = cache_dir or default_cache_dir()
+    if onnx:
+        have = ", ".join(m.value for m in ONNX_MODALITIES) or "none yet"
+        raise ModelError(
+            f"`nexa server onnx` needs an ONNX Runtime backend; modalities with one in this build: {have}. "
+            f"Run without `onnx` to serve GGUF (text), CTranslate2 (audio) and diffusers (image) models."
+        )
+    names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
+    chosen: dict[Modality, str] = {}
+    for name in names:
+        entry = catalogue.find(name)
+        if entry.modality in chosen:
+            raise ModelError(
+                f"Both '{chosen[entry.modality]}' and '{name}' are {entry.modality.value} models; "
+                f"serve one model per modality."
+            )
+        _ensure_present(entry, name, cache_dir)
+        chosen[entry.modality] = name
+    return Plan(chosen)
+
+
+def _ensure_present(entry: CatalogueEntry, name: str, cache_dir: Path) -> None:
+    """Fail before starting anything if a model is missing; build locally-built models on first use."""
+    if isinstance(entry.source, BuiltSource) and not catalogue.is_present(entry, cache_dir):
+        build(entry, cache_dir)
+    catalogue.resolve(name, cache_dir)
+    package = f"nexa_{entry.modality.value}"
+    if importlib.util.find_spec(package) is None:
+        raise ModelError(
+            f"'{name}' needs the {entry.modality.value} service, which is not installed "
+            f"(pip install nexa-{entry.modality.value}, or `make install` in the repository)."
+        )
+
+
+def service_specs(p: Plan, *, reload: bool, n_ctx: int | None) -> list[ProcessSpec]:
+    specs = []
+    for modality, model in p.models.items():
+        prefix = f"NEXA_{modality.value.upper()}_"
+        port = free_port()
+        env = {prefix + "MODEL": model, prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port)}
+        if modality is Modality.TEXT and n_ctx:
+            env[prefix + "N_CTX"] = str(n_ctx)
+        argv = python_module(f"nexa_{modality.value}", *(["--reload"] if reload else []))
+        specs.append(ProcessSpec(modality.value, argv, port, env))
+    return specs
+
+
+def router_spec(services: list[ProcessSpec], host: str, port: int, reload: bool) -> ProcessSpec:
+    env = {"NEXA_ROUTER_HOST": host, "NEXA_ROUTER_PORT": str(port)}
+    env.update({f"NEXA_ROUTER_{s.name.upper()}_URL": s.url for s in services})
+    argv = python_module("nexa_router", *(["--reload"] if reload else []))
+    return ProcessSpec("router", argv, port, env, host=host)
+
+
+def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
+    raise Shutdown()
+
+
+def serve(
+    models: list[str],
+    *,
+    host: str,
+    port: int,
+    reload: bool,
+    onnx: bool,
+    n_ctx: int | None,
+    log_dir: Path | None = None,
+    ready_timeout_s: float = 600.0,
+) -> int:
+    """Start everything, report where the API is, and run until Ctrl-C/SIGTERM or a child dies."""
+    p = plan(models, onnx=onnx)
+    log_dir = log_dir or default_cache_dir() / "logs" / time.strftime("%Y%m%d-%H%M%S")
+    previous = signal.signal(signal.SIGTERM, _raise_shutdown)
+    supervisor = Supervisor(log_dir)
+    try:
+        services = service_specs(p, reload=reload, n_ctx=n_ctx)
+        print(f"nexa: starting {p.describe()} (logs in {log_dir})", flush=True)
+        children = [supervisor.start(spec) for spec in services]
+        for child in children:
+            supervisor.wait_ready(child, ready_timeout_s)
+        router = supervisor.start(router_spec(services, host, port, reload))
+        supervisor.wait_ready(router, 60.0)
+        print(f"nexa: serving at {router.spec.url} (OpenAI base URL {router.spec.url}/v1). Ctrl-C stops.", flush=True)
+        while True:
+            dead = supervisor.first_exited()
+            if dead is not None:
+                print(
+                    f"nexa: {dead.spec.name} exited with code {dead.process.returncode}; stopping. "
+                    f"Last lines of its log:\n{log_tail(dead.log_path)}",
+                    file=sys.stderr,
+                )
+                return 1
+            time.sleep(0.2)
+    except StartupError as exc:
+        print(f"nexa: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Shutdown):
+        print("nexa: stopping", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        supervisor.stop()
+        signal.signal(signal.SIGTERM, previous)

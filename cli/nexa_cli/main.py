@@ -1,0 +1,66 @@
+"""`nexa`: serve, pull and list models.
+
+nexa server [-h] [--host HOST] [--port PORT] [--reload] [--local] [onnx] MODEL...
+nexa pull NAME
+nexa list
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nexa_common.catalogue import ModelError
+
+from . import catalogue_cmds, local
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nexa", description="Local, OpenAI-compatible AI inference server.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{server,pull,list}")
+
+    server = sub.add_parser(
+        "server",
+        help="serve models behind one OpenAI-compatible API",
+        usage="nexa server [-h] [--host HOST] [--port PORT] [--reload] [--local] [onnx] MODEL...",
+        description="Start the API for the given models (catalogue names or local paths; with none, the "
+        "embedded defaults: text and audio). By default GGUF models are run; put `onnx` before the "
+        "model names to run ONNX models.",
+    )
+    server.add_argument("--host", default="127.0.0.1", help="host to bind the server to (default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=8000, help="port to bind the server to (default 8000)")
+    server.add_argument("--reload", action="store_true", help="enable automatic reloading on code changes")
+    server.add_argument(
+        "--local", action="store_true", help="run the services as local processes (the only mode so far)"
+    )
+    server.add_argument("--nctx", type=int, default=None, help="context size of a text model (default 2048)")
+    server.add_argument("models", nargs="*", metavar="MODEL", help="catalogue name or local model path")
+
+    pull = sub.add_parser("pull", help="download (or build) a model into the cache")
+    pull.add_argument("name", help="catalogue name (see `nexa list`)")
+
+    sub.add_parser("list", help="the model catalogue and what is present on this machine")
+    return parser
+
+
+def parse_server_models(models: list[str]) -> tuple[bool, list[str]]:
+    """The seed's `nexa server onnx MODEL`: a leading `onnx` selects the ONNX backends."""
+    if models and models[0] == "onnx":
+        return True, models[1:]
+    return False, models
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "server":
+            onnx, models = parse_server_models(args.models)
+            code = local.serve(models, host=args.host, port=args.port, reload=args.reload, onnx=onnx, n_ctx=args.nctx)
+        elif args.command == "pull":
+            code = catalogue_cmds.pull(args.name)
+        else:
+            code = catalogue_cmds.list_models()
+    except ModelError as exc:
+        print(f"nexa: {exc}", file=sys.stderr)
+        code = 2
+    sys.exit(code)

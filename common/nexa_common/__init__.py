@@ -1,0 +1,1 @@
+"""Code shared by every nexa component: defined once here, imported everywhere."""

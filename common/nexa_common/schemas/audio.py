@@ -1,0 +1,64 @@
+"""Audio wire types: the form fields of /v1/audio/transcriptions and /translations, and the answers.
+
+The seed passed `beam_size`, `language` and `temperature` as query parameters; OpenAI clients
+send form fields. Both are accepted; a form field wins over a query parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+AudioResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+TimestampGranularity = Literal["segment", "word"]
+
+
+class TranscriptionForm(BaseModel):
+    """The form fields besides `file` (documented once; the service and the router declare them)."""
+
+    model: str | None = Field(
+        default=None, description="Accepted for OpenAI compatibility; the service serves one model."
+    )
+    language: str | None = Field(default=None, max_length=16, description="ISO-639-1 code, e.g. 'en'.")
+    prompt: str | None = Field(default=None, max_length=4000, description="Text that sets the style or vocabulary.")
+    response_format: AudioResponseFormat = "json"
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    beam_size: int | None = Field(default=None, ge=1, le=20)
+    timestamp_granularities: list[TimestampGranularity] | None = Field(
+        default=None, alias="timestamp_granularities[]", description="'word' adds word timings to verbose_json."
+    )
+
+
+class TranscriptionResponse(BaseModel):
+    text: str
+
+
+class TranscriptionWord(BaseModel):
+    word: str
+    start: float
+    end: float
+    probability: float | None = None
+
+
+class TranscriptionSegment(BaseModel):
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+    words: list[TranscriptionWord] | None = None
+
+
+class VerboseTranscriptionResponse(BaseModel):
+    task: Literal["transcribe", "translate"]
+    language: str
+    duration: float
+    text: str
+    segments: list[TranscriptionSegment]
+    words: list[TranscriptionWord] | None = None

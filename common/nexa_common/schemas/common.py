@@ -1,0 +1,34 @@
+"""Wire types every component answers: model lists, health and readiness."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ModelCard(BaseModel):
+    id: str = Field(description="The name to pass as `model`.")
+    object: Literal["model"] = "model"
+    created: int = Field(description="Unix time the service loaded the model.")
+    owned_by: str = "nexa"
+    modality: Literal["text", "image", "audio"] | None = Field(default=None, description="What the model does.")
+    backend: str | None = Field(default=None, description="Runtime behind the model (gguf, onnx, ct2, diffusers).")
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "loading", "failed"]
+    model: str | None = None
+    detail: str | None = Field(default=None, description="Why the service is not ready, when it is not.")
+    upstreams: dict[str, Readiness] | None = Field(
+        default=None, description="The router's view of each configured service."
+    )
