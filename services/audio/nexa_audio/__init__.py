@@ -1,0 +1,1 @@
+"""The audio service: OpenAI-style transcriptions and translations with faster-whisper."""

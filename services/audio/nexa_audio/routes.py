@@ -1,0 +1,137 @@
+"""`/v1/audio/transcriptions` and `/v1/audio/translations`.
+
+The body is parsed by `upload.receive_upload` rather than by FastAPI's `File`/`Form`
+parameters, so the request body is documented here by hand (`openapi_extra`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
+
+from nexa_common.errors import APIError, error_responses
+from nexa_common.schemas.audio import TranscriptionForm, TranscriptionResponse, VerboseTranscriptionResponse
+
+from .cancellation import in_thread, while_connected
+from .decode import UndecodableAudio
+from .engine import Task, Transcript
+from .formats import render
+from .params import NOTICE_HEADER, QueryParams, plan
+from .state import audio_state
+from .upload import receive_upload
+
+log = logging.getLogger("nexa.audio")
+router = APIRouter(tags=["audio"])
+
+
+def _form_schema() -> dict[str, Any]:
+    schema = TranscriptionForm.model_json_schema(by_alias=True)
+    properties = {"file": {"type": "string", "format": "binary", "description": "The audio file."}}
+    properties.update(schema["properties"])
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": ["file"], "properties": properties},
+                    "encoding": {"timestamp_granularities[]": {"style": "form", "explode": True}},
+                }
+            },
+        }
+    }
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The transcript, in the requested `response_format`.",
+        "model": TranscriptionResponse | VerboseTranscriptionResponse,
+        "content": {
+            "text/plain": {"schema": {"type": "string"}, "example": "1\n00:00:00,000 --> 00:00:02,000\nHello.\n"},
+            "text/vtt": {"schema": {"type": "string"}},
+        },
+        "headers": {
+            NOTICE_HEADER: {
+                "description": "Set when the request was served differently than asked: a translation "
+                "by an English-only model is answered as an English transcription.",
+                "schema": {"type": "string"},
+            }
+        },
+    },
+    **error_responses(400, 413, 429, 503),
+}
+
+
+async def _serve(request: Request, query: QueryParams, task: Task) -> Response:
+    state = audio_state(request)
+    if state.status is None or state.engine is None or state.upload_dir is None:
+        if state.status is not None:
+            state.status.require_ready()  # says why: still loading, or failed and how
+        raise APIError(503, "The service is starting; retry shortly.", headers={"Retry-After": "2"})
+    engine = state.engine
+    try:
+        async with receive_upload(request, state.upload_dir, state.max_file_bytes) as upload:
+            request_plan = plan(upload.fields, query, task, engine, state.status.entry.name)
+
+            async def job(cancel: threading.Event) -> Transcript:
+                async with state.queue.slot():
+                    return await in_thread(lambda c: engine.transcribe(upload.path, request_plan.options, c), cancel)
+
+            transcript = await while_connected(request, job)
+    except ClientDisconnect:
+        transcript = None
+    except UndecodableAudio:
+        raise APIError(
+            400,
+            "The uploaded file is not decodable audio. Send a format FFmpeg reads, such as wav, flac, mp3, ogg, "
+            "m4a or webm.",
+            param="file",
+            code="invalid_audio",
+        ) from None
+    if transcript is None or transcript.cancelled:
+        log.info("client disconnected; transcription stopped", extra={"fields": {"task": task}})
+        state.metrics.requests.labels(task, "cancelled").inc()
+        return Response(status_code=499)  # nginx's "client closed request"; nobody is there to read it
+    state.metrics.observe(transcript)
+    state.metrics.requests.labels(task, "ok").inc()
+    return render(
+        transcript, request_plan.response_format, request_plan.options.task, request_plan.words, request_plan.headers
+    )
+
+
+async def _counted(request: Request, query: QueryParams, task: Task) -> Response:
+    requests = audio_state(request).metrics.requests
+    try:
+        return await _serve(request, query, task)
+    except RequestValidationError:
+        requests.labels(task, "client_error").inc()
+        raise
+    except APIError as exc:
+        outcome = "rejected" if exc.status in (429, 503) else "client_error" if exc.status < 500 else "error"
+        requests.labels(task, outcome).inc()
+        raise
+    except Exception:
+        requests.labels(task, "error").inc()
+        raise
+
+
+SeedQuery = Annotated[QueryParams, Query()]
+
+
+@router.post("/v1/audio/transcriptions", response_model=None, responses=_RESPONSES, openapi_extra=_form_schema())
+async def transcriptions(request: Request, query: SeedQuery) -> Response:
+    """Transcribe audio into text in its own language. Parameters come as form fields (OpenAI) or as the
+    seed's query parameters `beam_size`, `language`, `temperature`; a form field wins."""
+    return await _counted(request, query, "transcribe")
+
+
+@router.post("/v1/audio/translations", response_model=None, responses=_RESPONSES, openapi_extra=_form_schema())
+async def translations(request: Request, query: SeedQuery) -> Response:
+    """Translate speech into English text. An English-only model transcribes English audio instead (and says so
+    in the `X-Nexa-Notice` header); a non-English `language` with such a model is a 400."""
+    return await _counted(request, query, "translate")

@@ -1,0 +1,37 @@
+"""Settings of the audio service, from `NEXA_AUDIO_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from nexa_common.settings import ServiceSettings, physical_cores
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NEXA_AUDIO_")
+
+    port: int = 8003
+    """Port the service binds to."""
+    model: str = "whisper-tiny.en"
+    """Catalogue name or local CTranslate2 Whisper folder."""
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    """Where CTranslate2 runs the model."""
+    compute_type: str | None = None
+    """CTranslate2 compute type; unset means int8 on CPU and the model's own type on CUDA."""
+    cpu_threads: int = Field(default_factory=physical_cores, ge=1)
+    """Threads per transcription. Physical cores, not faster-whisper's 4, which oversubscribes small machines."""
+    vad: bool = True
+    """Skip non-speech with the Silero VAD (faster and fewer hallucinations on silence)."""
+    max_upload_mb: float = Field(default=25.0, gt=0)
+    """Largest accepted audio file in MiB (OpenAI's limit is 25 MB); larger uploads get 413 while streaming in."""
+    tmp_dir: Path | None = None
+    """Parent of the service's private upload folder; unset means the system temp folder."""
+
+    def resolved_compute_type(self) -> str:
+        if self.compute_type:
+            return self.compute_type
+        return "int8" if self.device == "cpu" else "default"
