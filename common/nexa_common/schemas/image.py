@@ -40,6 +40,7 @@ class Img2ImgRequest(Txt2ImgRequest):
 class ImageData(BaseModel):
     base64: str = Field(description="The PNG, base64-encoded.")
     url: str | None = Field(default=None, description="Where the PNG can be downloaded from this server.")
+    seed: int | None = Field(default=None, description="The seed that made this image (send it to make it again).")
 
 
 class ImageResponse(BaseModel):

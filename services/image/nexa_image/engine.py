@@ -1,0 +1,43 @@
+"""What the HTTP layer needs from an image generator, whatever runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    """One request's images: one per seed, all from the same prompt and settings."""
+
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    steps: int
+    cfg_scale: float
+    seeds: list[int]
+    init_image: Image.Image | None = None
+    """Set for img2img: the input, already resized to width x height."""
+    strength: float = 0.75
+    """img2img only: how far the result may move away from the input (1.0 ignores it)."""
+
+
+@dataclass
+class GenerationResult:
+    images: list[Image.Image]
+    steps_run: int
+    """Denoising steps actually run per image (img2img runs only `steps * strength` of them)."""
+    seconds: float = field(default=0.0)
+
+
+class ImageEngine(Protocol):
+    name: str
+    vae_scale_factor: int
+    """Pixels per latent pixel: sizes must be multiples of it (8 for real SD, 2 for tiny-sd)."""
+
+    def generate(self, job: GenerationJob) -> GenerationResult:
+        """Blocking; called in a worker thread, at most `concurrency` at a time."""
+        ...
