@@ -40,7 +40,7 @@ def test_local_folder_loads_and_txt2img_img2img_share_weights(tiny_folder: Path,
     resolved = catalogue.resolve(str(local), tmp_path / "cache")
     settings = Settings(num_threads=1, max_concurrency=2)
     engine = DiffusersEngine.load(resolved, settings)
-    assert engine.vae_scale_factor == 2
+    assert engine.vae_scale_factor == 8
     pairs = engine.pipelines()
     assert len(pairs) == 2
     weights = {id(pipe.unet) for pair in pairs for pipe in pair}
