@@ -12,28 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import router_spec, service_spec
 
-from nexa_cli.supervisor import ProcessSpec, Supervisor, free_port, python_module
+from nexa_cli.supervisor import ProcessSpec, Supervisor
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def service_spec(modality: str, env: dict[str, str] | None = None, name: str | None = None) -> ProcessSpec:
-    """A ProcessSpec for `python -m nexa_<modality>` on a free 127.0.0.1 port."""
-    port = free_port()
-    prefix = f"NEXA_{modality.upper()}_"
-    full_env = {prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port), prefix + "LOG_JSON": "false"}
-    full_env.update(env or {})
-    return ProcessSpec(name or f"{modality}-service", python_module(f"nexa_{modality}"), port, full_env)
-
-
-def router_spec(upstreams: dict[str, str], env: dict[str, str] | None = None) -> ProcessSpec:
-    port = free_port()
-    full_env = {"NEXA_ROUTER_HOST": "127.0.0.1", "NEXA_ROUTER_PORT": str(port), "NEXA_ROUTER_LOG_JSON": "false"}
-    full_env.update({f"NEXA_ROUTER_{m.upper()}_URL": url for m, url in upstreams.items()})
-    full_env.update(env or {})
-    return ProcessSpec("router", python_module("nexa_router"), port, full_env)
 
 
 @pytest.fixture(scope="session")

@@ -85,7 +85,9 @@ def _download(entry: CatalogueEntry, source: HubSource, cache_dir: Path) -> None
         if source.filename:
             hf_hub_download(source.repo, source.filename, revision=source.revision, local_dir=partial)
         else:
-            snapshot_download(source.repo, revision=source.revision, local_dir=partial)
+            snapshot_download(
+                source.repo, revision=source.revision, local_dir=partial, ignore_patterns=list(source.ignore) or None
+            )
             partial.rename(dest)
     except Exception as exc:
         if source.filename is None:

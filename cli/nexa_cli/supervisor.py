@@ -135,15 +135,14 @@ class Supervisor:
             _signal_group(child.process, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         for child in self.children:
-            remaining = max(0.1, deadline - time.monotonic())
-            try:
-                child.process.wait(remaining)
-            except subprocess.TimeoutExpired:
-                _signal_group(child.process, signal.SIGKILL)
-                child.process.wait(5)
-            # The leader is gone; make sure nothing it spawned outlives it.
-            _signal_group(child.process, signal.SIGKILL)
+            _reap(child, max(0.1, deadline - time.monotonic()))
         self.children.clear()
+
+    def stop_child(self, child: Child, timeout_s: float = 10.0) -> None:
+        """Stop one child (its whole process group) and forget it, leaving the others running."""
+        _signal_group(child.process, signal.SIGTERM)
+        _reap(child, timeout_s)
+        self.children.remove(child)
 
     def __enter__(self) -> Supervisor:
         return self
@@ -152,6 +151,17 @@ class Supervisor:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _reap(child: Child, timeout_s: float) -> None:
+    """Wait for a signalled child, SIGKILL it past the timeout, and kill anything it left behind."""
+    try:
+        child.process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        _signal_group(child.process, signal.SIGKILL)
+        child.process.wait(5)
+    # The leader is gone; make sure nothing it spawned outlives it.
+    _signal_group(child.process, signal.SIGKILL)
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

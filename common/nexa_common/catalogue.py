@@ -48,6 +48,8 @@ class HubSource:
     repo: str
     filename: str | None = None  # None: the whole repository (a folder model)
     revision: str = "main"
+    # For folder models: what not to download (other formats and precisions of the same weights).
+    ignore: tuple[str, ...] = ()
 
     def describe(self) -> str:
         what = f"file {self.filename} of " if self.filename else ""
@@ -97,6 +99,20 @@ class ModelNotAvailable(ModelError):
     pass
 
 
+# Diffusers repos also carry single-file checkpoints, fp16/non-EMA copies and other frameworks
+# weights; the diffusers layout in float32 safetensors is all the service loads.
+DIFFUSERS_EXTRAS = (
+    "*.ckpt",
+    "v1-5-pruned*",
+    "sd_turbo*",
+    "*.fp16.*",
+    "*non_ema*",
+    "*.onnx",
+    "*.msgpack",
+    "*.bin",
+    "*.h5",
+)
+
 ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         "smollm2",
@@ -140,14 +156,14 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "sd1-5",
         Modality.IMAGE,
         Backend.DIFFUSERS,
-        HubSource("stable-diffusion-v1-5/stable-diffusion-v1-5"),
+        HubSource("stable-diffusion-v1-5/stable-diffusion-v1-5", ignore=DIFFUSERS_EXTRAS),
         "Stable Diffusion 1.5 (diffusers layout).",
     ),
     CatalogueEntry(
         "sd-turbo",
         Modality.IMAGE,
         Backend.DIFFUSERS,
-        HubSource("stabilityai/sd-turbo"),
+        HubSource("stabilityai/sd-turbo", ignore=DIFFUSERS_EXTRAS),
         "SD-Turbo: one to four steps per image, the fast choice on CPUs.",
     ),
     CatalogueEntry(

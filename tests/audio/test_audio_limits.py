@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 from audio_helpers import JFK_SENTENCE, encode, load, normalise
-from conftest import service_spec
+from support import service_spec
 
 from nexa_cli.supervisor import Supervisor
 

@@ -57,8 +57,11 @@ def test_one_model_per_modality(tmp_path: Path) -> None:
 
 def test_missing_hub_model_fails_before_anything_starts(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "nexa_cli", "server", "faster-whipser-large"],
-        capture_output=True, text=True, env={"NEXA_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=60,
+        [sys.executable, "-m", "nexa_cli", "server", "--local", "faster-whipser-large"],
+        capture_output=True,
+        text=True,
+        env={"NEXA_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        timeout=60,
     )
     assert result.returncode == 2
     assert "faster-whisper-large" in result.stderr and "Systran/faster-whisper-large-v3" in result.stderr
@@ -79,7 +82,10 @@ def test_pull_from_an_unreachable_hub_fails_fast_with_the_remedy(tmp_path: Path)
 
 def test_list_shows_the_catalogue_and_what_is_local(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "nexa_cli", "list"], capture_output=True, text=True, check=True,
+        [sys.executable, "-m", "nexa_cli", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
         env={"NEXA_CACHE": str(tmp_path), "PATH": "/usr/bin:/bin"},
     ).stdout
     lines = {line.split()[0]: line.split() for line in out.splitlines() if line and not line.startswith("Cache")}

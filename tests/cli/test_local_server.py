@@ -62,8 +62,12 @@ class ServerRun:
 def nexa_server(*args: str, cache: Path) -> Iterator[ServerRun]:
     env = {**os.environ, "NEXA_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "nexa_cli", "server", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+        [sys.executable, "-m", "nexa_cli", "server", "--local", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
     run = ServerRun(process)
 
@@ -98,8 +102,11 @@ def test_nexa_server_smollm2_answers_chat_through_router_and_ctrl_c_stops_everyt
         assert httpx.get(base + "/health", timeout=10).json() == {"status": "ok"}
         reply = httpx.post(
             base + "/v1/chat/completions",
-            json={"messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 24,
-                  "temperature": 0},
+            json={
+                "messages": [{"role": "user", "content": "What is the capital of France?"}],
+                "max_tokens": 24,
+                "temperature": 0,
+            },
             timeout=120,
         )
         assert reply.status_code == 200, reply.text
@@ -150,7 +157,10 @@ def test_a_model_that_fails_to_load_fails_the_server_with_the_reason(tmp_path: P
 @pytest.mark.parametrize("model", ["no-such-model"])
 def test_unknown_model_is_refused_before_starting_anything(tmp_path: Path, model: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "nexa_cli", "server", model], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "nexa_cli", "server", "--local", model],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "NEXA_CACHE": str(tmp_path)},
     )
     assert result.returncode == 2 and "nexa list" in result.stderr

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import service_spec
 from image_helpers import SMALL, error_of, png_of, size_of
+from support import service_spec
 
 from nexa_cli.supervisor import Supervisor
 from nexa_image.outputs import OutputStore

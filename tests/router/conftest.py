@@ -6,13 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from router_helpers import closed_port_url, fake_process, router_process
+from router_helpers import API_KEYS, AUDIO_LIMIT, JSON_LIMIT, fake_process
+from support import closed_port_url, router_spec
 
 from nexa_cli.supervisor import ProcessSpec, Supervisor
-
-API_KEYS = ("key-one-4f9a", "key-two-77c1")
-JSON_LIMIT = 4096
-AUDIO_LIMIT = 256 * 1024
 
 
 @pytest.fixture(scope="session")
@@ -49,13 +46,13 @@ def fault_router(router_supervisor: Supervisor, fakes: dict[str, str]) -> str:
         "NEXA_ROUTER_CORS_ORIGINS": "http://ui.example, http://other.example",
     }
     upstreams = {m: fakes[m] for m in ("text", "image", "audio")}
-    return _start(router_supervisor, router_process("router-faults", upstreams, env))
+    return _start(router_supervisor, router_spec(name="router-faults", upstreams=upstreams, env=env))
 
 
 @pytest.fixture(scope="session")
 def keyed_router(router_supervisor: Supervisor, fakes: dict[str, str]) -> str:
     env = {"NEXA_ROUTER_API_KEYS": ",".join(API_KEYS)}
-    return _start(router_supervisor, router_process("router-keys", {"text": fakes["text"]}, env))
+    return _start(router_supervisor, router_spec(name="router-keys", upstreams={"text": fakes["text"]}, env=env))
 
 
 @pytest.fixture(scope="session")
@@ -67,11 +64,11 @@ def keyed_router_log(keyed_router: str, router_supervisor: Supervisor) -> Path:
 def partial_router(router_supervisor: Supervisor, fakes: dict[str, str]) -> str:
     """Text configured and up, audio configured but unreachable, image not configured."""
     upstreams = {"text": fakes["text"], "audio": closed_port_url()}
-    return _start(router_supervisor, router_process("router-partial", upstreams, ready_path="/health"))
+    return _start(router_supervisor, router_spec(name="router-partial", upstreams=upstreams, ready_path="/health"))
 
 
 @pytest.fixture(scope="session")
 def loading_router(router_supervisor: Supervisor, fakes: dict[str, str]) -> str:
     """Text ready, image still loading."""
     upstreams = {"text": fakes["text"], "image": fakes["loading"]}
-    return _start(router_supervisor, router_process("router-loading", upstreams, ready_path="/health"))
+    return _start(router_supervisor, router_spec(name="router-loading", upstreams=upstreams, ready_path="/health"))

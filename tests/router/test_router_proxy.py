@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import API_KEYS, AUDIO_LIMIT, JSON_LIMIT
+from router_helpers import API_KEYS, AUDIO_LIMIT, JSON_LIMIT
 
 TIMEOUT = httpx.Timeout(20.0)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from router_helpers import router_process, service_process, stop_child
+from support import router_spec, service_spec
 
 from nexa_cli.supervisor import Supervisor
 
@@ -287,12 +287,14 @@ def test_errors_of_the_service_pass_through(router_url: str) -> None:
 def test_stopped_service_answers_503_and_recovers(
     router_supervisor: Supervisor, text_url: str, shared_data: Path, nexa_cache: Path
 ) -> None:
-    audio_spec = service_process("audio", {"NEXA_AUDIO_MODEL": "whisper-tiny.en"}, "audio-own")
+    audio_spec = service_spec("audio", {"NEXA_AUDIO_MODEL": "whisper-tiny.en"}, "audio-own")
     audio = router_supervisor.start(audio_spec)
     router_supervisor.wait_ready(audio, 180.0)
-    router_spec = router_process("router-restarts", {"text": text_url, "audio": audio_spec.url}, ready_path="/health")
-    router_supervisor.wait_ready(router_supervisor.start(router_spec), 60.0)
-    router = router_spec.url
+    routed_spec = router_spec(
+        name="router-restarts", upstreams={"text": text_url, "audio": audio_spec.url}, ready_path="/health"
+    )
+    router_supervisor.wait_ready(router_supervisor.start(routed_spec), 60.0)
+    router = routed_spec.url
     flac = (shared_data / "jfk.flac").read_bytes()
 
     def transcribe() -> httpx.Response:
@@ -303,7 +305,7 @@ def test_stopped_service_answers_503_and_recovers(
         return httpx.post(router + "/v1/completions", json={"prompt": "Hi", "max_tokens": 1}, timeout=TIMEOUT)
 
     assert transcribe().status_code == 200  # a pooled connection to the service now exists
-    stop_child(router_supervisor, audio)
+    router_supervisor.stop_child(audio)
 
     down = transcribe()
     assert down.status_code == 503
@@ -320,7 +322,9 @@ def test_stopped_service_answers_503_and_recovers(
 
 
 def test_api_keys_in_front_of_the_real_service(router_supervisor: Supervisor, text_url: str) -> None:
-    spec = router_process("router-real-keys", {"text": text_url}, {"NEXA_ROUTER_API_KEYS": "sk-local-1,sk-local-2"})
+    spec = router_spec(
+        name="router-real-keys", upstreams={"text": text_url}, env={"NEXA_ROUTER_API_KEYS": "sk-local-1,sk-local-2"}
+    )
     router_supervisor.wait_ready(router_supervisor.start(spec), 60.0)
     request = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}
     missing = httpx.post(spec.url + "/v1/chat/completions", json=request, timeout=TIMEOUT)

@@ -1,0 +1,37 @@
+"""Helpers shared by the test packages (importable as `support`: pytest puts tests/ on the path).
+
+Process specs for the real components, started through the CLI's Supervisor as `nexa server` does.
+"""
+
+from __future__ import annotations
+
+from nexa_cli.supervisor import ProcessSpec, free_port, python_module
+
+MODALITIES = ("text", "image", "audio")
+
+
+def service_spec(modality: str, env: dict[str, str] | None = None, name: str | None = None) -> ProcessSpec:
+    """`python -m nexa_<modality>` on a free 127.0.0.1 port."""
+    port = free_port()
+    prefix = f"NEXA_{modality.upper()}_"
+    full_env = {prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port), prefix + "LOG_JSON": "false"}
+    full_env.update(env or {})
+    return ProcessSpec(name or f"{modality}-service", python_module(f"nexa_{modality}"), port, full_env)
+
+
+def router_spec(
+    upstreams: dict[str, str], env: dict[str, str] | None = None, name: str = "router", ready_path: str = "/ready"
+) -> ProcessSpec:
+    """A router in front of the given upstreams; `ready_path="/health"` when some upstream is meant to be down."""
+    port = free_port()
+    full_env = {"NEXA_ROUTER_HOST": "127.0.0.1", "NEXA_ROUTER_PORT": str(port), "NEXA_ROUTER_LOG_JSON": "false"}
+    # An empty value, not a missing one: the test process may have NEXA_ROUTER_* set for other reasons.
+    for modality in MODALITIES:
+        full_env[f"NEXA_ROUTER_{modality.upper()}_URL"] = upstreams.get(modality, "")
+    full_env.update(env or {})
+    return ProcessSpec(name, python_module("nexa_router"), port, full_env, ready_path=ready_path)
+
+
+def closed_port_url() -> str:
+    """An address where nothing listens (a port just freed)."""
+    return f"http://127.0.0.1:{free_port()}"
