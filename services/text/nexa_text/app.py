@@ -1,0 +1,81 @@
+"""The text service's FastAPI app: the model is loaded in the lifespan, state lives on app.state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from nexa_common.catalogue import Backend, CatalogueEntry, LocalSource, Modality, ModelError, find, resolve
+from nexa_common.service import ModelStatus, add_model_routes, install_common, load_model
+
+from . import chat, completions
+from .llama_engine import LlamaEngine
+from .prompting import make_renderer
+from .runtime import Runtime
+from .serving import TextState
+from .settings import Settings
+
+
+def _entry(settings: Settings) -> CatalogueEntry:
+    try:
+        return find(settings.model)
+    except ModelError:
+        # Unknown names still get a status, so /ready can say what is wrong (the load fails with why).
+        name = Path(settings.model).name or settings.model
+        return CatalogueEntry(name, Modality.TEXT, Backend.GGUF, LocalSource(Path(settings.model)), "")
+
+
+def _load_engine(path: Path, settings: Settings) -> LlamaEngine:
+    try:
+        return LlamaEngine(
+            path,
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            n_batch=settings.n_batch,
+            n_gpu_layers=settings.n_gpu_layers,
+        )
+    except ValueError as exc:
+        # llama-cpp-python's message carries the file's full path, and /ready's reason reaches clients.
+        raise ModelError(f"llama.cpp could not load '{path.name}': not a valid GGUF model for this build") from exc
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    state = TextState(status=ModelStatus(_entry(settings)))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        def load() -> Runtime:
+            resolved = resolve(settings.model, settings.cache_dir)
+            if resolved.entry.backend is not Backend.GGUF:
+                raise ModelError(f"'{resolved.entry.name}' is a {resolved.entry.backend.value} model, not a GGUF one")
+            engine = _load_engine(resolved.path, settings)
+            try:
+                renderer = make_renderer(engine, settings.chat_format or resolved.entry.chat_format)
+            except Exception:
+                engine.close()
+                raise
+            return Runtime(engine, renderer, settings, registry)
+
+        state.runtime = await load_model(state.status, load)
+        try:
+            yield
+        finally:
+            if state.runtime is not None:
+                state.runtime.close()
+
+    app = FastAPI(
+        title="nexa text service",
+        summary="Completions, chat and function calling on a GGUF model (OpenAI-compatible).",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    registry = install_common(app, "text")
+    app.state.text = state
+    add_model_routes(app, lambda: state.status)
+    app.include_router(completions.router)
+    app.include_router(chat.router)
+    return app

@@ -1,0 +1,70 @@
+"""What the service needs from an inference engine, so a batched engine can replace the
+one-sequence llama.cpp engine without touching the routes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 50
+    min_p: float = 0.0
+    repeat_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    seed: int | None = None
+
+
+@dataclass
+class Sequence:
+    """One generation: the prompt as tokens, how long it may grow, and how it is sampled."""
+
+    prompt_tokens: list[int]
+    max_tokens: int
+    sampling: Sampling = field(default_factory=Sampling)
+    grammar: str | None = None
+    """GBNF the output must match (tool calls, JSON modes); None: free text."""
+    top_logprobs: int | None = None
+    """Return the log-probability of each token and this many alternatives (None: none)."""
+    cancel: threading.Event = field(default_factory=threading.Event)
+    """Set by the request when its client leaves; the engine checks it before every token."""
+
+
+@dataclass(frozen=True)
+class Token:
+    id: int
+    piece: bytes
+    """The token's bytes (a UTF-8 character may span tokens)."""
+    logprob: float | None = None
+    top_logprobs: dict[int, float] | None = None
+
+
+class TextEngine(Protocol):
+    """A loaded model. `generate` blocks and is called from a worker thread."""
+
+    n_ctx: int
+    chat_template: str | None
+    bos_token: str
+    eos_token: str
+
+    def tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
+        """`special=False` keeps text such as `<|im_start|>` from becoming control tokens."""
+        ...
+
+    def token_text(self, token_id: int) -> str: ...
+
+    def grammar_error(self, gbnf: str) -> str | None:
+        """Why llama.cpp rejects a grammar, or None when it compiles."""
+        ...
+
+    def generate(self, sequence: Sequence) -> Iterator[Token]:
+        """Yield sampled tokens until an end-of-generation token, `max_tokens`, or `sequence.cancel`."""
+        ...
+
+    def close(self) -> None: ...
