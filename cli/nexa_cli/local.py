@@ -22,7 +22,7 @@ ONNX_MODALITIES: tuple[Modality, ...] = ()
 
 
 class Shutdown(Exception):
-    """SIGTERM, turned into an exception so the same cleanup as Ctrl-C runs."""
+    """SIGTERM or SIGHUP (terminal closed), turned into an exception so the same cleanup as Ctrl-C runs."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def serve(
     """Start everything, report where the API is, and run until Ctrl-C/SIGTERM or a child dies."""
     p = plan(models, onnx=onnx)
     log_dir = log_dir or default_cache_dir() / "logs" / time.strftime("%Y%m%d-%H%M%S")
-    previous = signal.signal(signal.SIGTERM, _raise_shutdown)
+    previous = {sig: signal.signal(sig, _raise_shutdown) for sig in (signal.SIGTERM, signal.SIGHUP)}
     supervisor = Supervisor(log_dir)
     try:
         services = service_specs(p, reload=reload, n_ctx=n_ctx)
@@ -138,4 +138,5 @@ def serve(
         return 0
     finally:
         supervisor.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

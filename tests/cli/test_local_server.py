@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -25,6 +26,7 @@ from nexa_cli.supervisor import free_port
 @dataclass
 class ServerRun:
     process: subprocess.Popen[str]
+    cache: str
     lines: queue.Queue[str] = field(default_factory=queue.Queue)
     seen: list[str] = field(default_factory=list)
 
@@ -55,7 +57,16 @@ class ServerRun:
         return "\n".join(self.seen)
 
     def descendants(self) -> list[psutil.Process]:
-        return psutil.Process(self.process.pid).children(recursive=True)
+        """Processes started by this server: they inherit its private NEXA_CACHE, so they are found even
+        after the server itself exited (when they would have been re-parented)."""
+        return [p for p in psutil.process_iter() if p.pid != self.process.pid and _cache_of(p) == self.cache]
+
+
+def _cache_of(process: psutil.Process) -> str | None:
+    try:
+        return process.environ().get("NEXA_CACHE")
+    except (psutil.Error, OSError):
+        return None
 
 
 @contextmanager
@@ -69,7 +80,7 @@ def nexa_server(*args: str, cache: Path) -> Iterator[ServerRun]:
         env=env,
         start_new_session=True,
     )
-    run = ServerRun(process)
+    run = ServerRun(process, str(cache))
 
     def pump() -> None:
         assert process.stdout is not None
@@ -80,9 +91,15 @@ def nexa_server(*args: str, cache: Path) -> Iterator[ServerRun]:
     try:
         yield run
     finally:
+        # A failed test must not leave servers behind: the services run in sessions of their own,
+        # so they are found by their private NEXA_CACHE rather than by process group.
+        leftovers = run.descendants()
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(30)
+        for leftover in leftovers:
+            with contextlib.suppress(psutil.Error):
+                leftover.kill()
 
 
 def _interrupt_and_check_nothing_is_left(run: ServerRun) -> None:
@@ -103,7 +120,7 @@ def test_nexa_server_smollm2_answers_chat_through_router_and_ctrl_c_stops_everyt
         reply = httpx.post(
             base + "/v1/chat/completions",
             json={
-                "messages": [{"role": "user", "content": "What is the capital of France?"}],
+                "messages": [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}],
                 "max_tokens": 24,
                 "temperature": 0,
             },
