@@ -1,6 +1,6 @@
 """`nexa`: serve, pull and list models.
 
-nexa server [-h] [--host HOST] [--port PORT] [--reload] [--local] [onnx] MODEL...
+nexa server [-h] [--host HOST] [--port PORT] [--reload] [--local] [--gpu] [onnx] MODEL...
 nexa pull NAME
 nexa list
 """
@@ -12,7 +12,7 @@ import sys
 
 from nexa_common.catalogue import ModelError
 
-from . import catalogue_cmds, local
+from . import catalogue_cmds, docker_mode, local
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     server = sub.add_parser(
         "server",
         help="serve models behind one OpenAI-compatible API",
-        usage="nexa server [-h] [--host HOST] [--port PORT] [--reload] [--local] [onnx] MODEL...",
+        usage="nexa server [-h] [--host HOST] [--port PORT] [--reload] [--local] [--gpu] [onnx] MODEL...",
         description="Start the API for the given models (catalogue names or local paths; with none, the "
         "embedded defaults: text and audio). By default GGUF models are run; put `onnx` before the "
         "model names to run ONNX models.",
@@ -31,7 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--port", type=int, default=8000, help="port to bind the server to (default 8000)")
     server.add_argument("--reload", action="store_true", help="enable automatic reloading on code changes")
     server.add_argument(
-        "--local", action="store_true", help="run the services as local processes (the only mode so far)"
+        "--local",
+        action="store_true",
+        help="run the services as local processes (the default where Docker with compose v2 is not available)",
+    )
+    server.add_argument(
+        "--gpu", action="store_true", help="docker mode: the CUDA images on NVIDIA GPUs (compose.cuda.yaml)"
     )
     server.add_argument("--nctx", type=int, default=None, help="context size of a text model (default 2048)")
     server.add_argument("models", nargs="*", metavar="MODEL", help="catalogue name or local model path")
@@ -50,12 +55,24 @@ def parse_server_models(models: list[str]) -> tuple[bool, list[str]]:
     return False, models
 
 
+def serve(args: argparse.Namespace, models: list[str], onnx: bool) -> int:
+    """Docker mode when Docker and compose v2 are available (and neither --local nor --reload is given)."""
+    if not args.local:
+        reason = "--reload runs local processes" if args.reload else docker_mode.unavailable_reason()
+        if reason is None:
+            return docker_mode.serve(models, host=args.host, port=args.port, gpu=args.gpu, onnx=onnx, n_ctx=args.nctx)
+        print(f"nexa: {reason}; using local mode (the services run as processes on this machine).", file=sys.stderr)
+    if args.gpu:
+        print("nexa: --gpu applies to docker mode only; local mode uses the GPU the installed packages support.")
+    return local.serve(models, host=args.host, port=args.port, reload=args.reload, onnx=onnx, n_ctx=args.nctx)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "server":
             onnx, models = parse_server_models(args.models)
-            code = local.serve(models, host=args.host, port=args.port, reload=args.reload, onnx=onnx, n_ctx=args.nctx)
+            code = serve(args, models, onnx)
         elif args.command == "pull":
             code = catalogue_cmds.pull(args.name)
         else:
