@@ -9,7 +9,8 @@ class RouterMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.upstream_errors = Counter(
             "nexa_router_upstream_errors",
-            "Failed exchanges with a service: unreachable, timeout, dropped mid-response, or a 5xx answer",
+            "Failed exchanges with a service: unreachable, timeout, dropped mid-response, a 5xx answer, or "
+            "resent (a pooled connection closed unanswered)",
             ["upstream", "kind"],
             registry=registry,
         )

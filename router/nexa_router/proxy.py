@@ -171,7 +171,7 @@ async def forward(
     upstream.in_flight.inc()  # decremented once the answer is relayed, or here if there is none
     try:
         try:
-            response = await upstream.transport.handle_async_request(outgoing)
+            response = await _send(upstream, outgoing, replayable=not stream_body)
         except BaseException:
             upstream.in_flight.dec()
             raise
@@ -197,6 +197,27 @@ async def forward(
     )
     relayed.raw_headers = raw_headers
     return relayed
+
+
+# What a pooled keep-alive connection gives when the service closed it (idle expiry, graceful
+# shutdown) just as a request was written to it: no answer at all. The service never read that
+# request (a graceful shutdown finishes the requests it did read), so it is sent once more, on a
+# fresh connection; found by restarting a service under load, where it was a 502. (A service that
+# died instead is then found unreachable: a 503 with Retry-After, which is what it is.)
+_STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+async def _send(upstream: Upstream, outgoing: httpx.Request, replayable: bool) -> httpx.Response:
+    try:
+        return await upstream.transport.handle_async_request(outgoing)
+    except _STALE_CONNECTION as exc:
+        # A streamed upload cannot be sent again: its bytes are gone.
+        if not replayable:
+            raise
+        upstream.error_counter("resent").inc()
+        log.info("%s service closed a pooled connection unanswered (%s); resending", upstream.modality.value,
+                 type(exc).__name__)  # fmt: skip
+        return await upstream.transport.handle_async_request(outgoing)
 
 
 async def _buffered(upstream: Upstream, response: httpx.Response, raw_headers: list[tuple[bytes, bytes]]) -> Response:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MAX_BOUNDARY_LENGTH, MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from nexa_common.errors import APIError
@@ -137,6 +137,9 @@ def _boundary(request: Request) -> bytes:
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise _bad_body("Send the audio as multipart/form-data with the file in the 'file' field.")
+    if len(boundary) > MAX_BOUNDARY_LENGTH:
+        # The parser refuses it with an error of its own, which would otherwise be a 500 (RFC 2046 allows 70).
+        raise _bad_body(f"The multipart boundary is longer than {MAX_BOUNDARY_LENGTH} characters.")
     return boundary
 
 

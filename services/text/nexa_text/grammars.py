@@ -29,6 +29,9 @@ MAX_REPEAT = 2048
 _COUNT_KEYS = ("minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties")
 _PATTERN_REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
 MAX_GRAMMAR_CHARS = 1_000_000
+# No token can produce a NUL character, and llama.cpp ends the whole process (std::terminate)
+# when a grammar leaves nothing to sample; so a schema whose output needs one is refused.
+_NUL_ESCAPE = re.compile(r"\\(?:x0{2}|u0{4}|x\{0+\}|0)")
 
 
 class SchemaError(ValueError):
@@ -38,6 +41,8 @@ class SchemaError(ValueError):
 def _check(node: Any, where: str, depth: int = 0) -> None:
     if depth > MAX_DEPTH:
         raise SchemaError(f"{where} is nested more than {MAX_DEPTH} levels deep")
+    if isinstance(node, str) and "\x00" in node:
+        raise SchemaError(f"{where} contains a NUL character, which the model cannot write")
     if isinstance(node, list):
         for item in node:
             _check(item, where, depth + 1)
@@ -57,13 +62,16 @@ def _check(node: Any, where: str, depth: int = 0) -> None:
     if pattern is not None:
         if not isinstance(pattern, str):
             raise SchemaError(f"{where}: 'pattern' must be a string")
+        if _NUL_ESCAPE.search(pattern):
+            raise SchemaError(f"{where}: 'pattern' asks for a NUL character, which the model cannot write")
         for low, high in _PATTERN_REPEAT.findall(pattern):
             if int(low) > MAX_REPEAT or (high and int(high) > MAX_REPEAT):
                 raise SchemaError(f"{where}: repetitions in 'pattern' may be at most {MAX_REPEAT}")
     schema_type = node.get("type")
     if schema_type is not None and not isinstance(schema_type, str | list):
         raise SchemaError(f"{where}: 'type' must be a string or a list of strings")
-    for value in node.values():
+    for key, value in node.items():
+        _check(key, where, depth + 1)
         _check(value, where, depth + 1)
 
 
