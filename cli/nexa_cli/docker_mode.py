@@ -25,8 +25,6 @@ import httpx
 from nexa_common import catalogue
 from nexa_common.catalogue import LocalSource, Modality, ModelError
 
-from . import local
-
 COMPOSE_FILE = "compose.yaml"
 CUDA_FILE = "compose.cuda.yaml"
 PROBE_TIMEOUT_S = 15.0
@@ -90,7 +88,7 @@ class Stack:
 def plan(models: list[str], *, onnx: bool) -> dict[Modality, str]:
     """One catalogue model per modality (the embedded text and audio defaults when none is given)."""
     if onnx:
-        local.plan([], onnx=True)  # raises ModelError with local mode's explanation
+        raise ModelError("ONNX models run in local mode only (the images carry no ONNX Runtime): use --local.")
     names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
     chosen: dict[Modality, str] = {}
     for name in names:

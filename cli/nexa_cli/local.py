@@ -11,14 +11,16 @@ from pathlib import Path
 from types import FrameType
 
 from nexa_common import catalogue
-from nexa_common.catalogue import BuiltSource, CatalogueEntry, Modality, ModelError
+from nexa_common.catalogue import Backend, BuiltSource, CatalogueEntry, Modality, ModelError
 from nexa_common.settings import default_cache_dir
 
 from .catalogue_cmds import build
 from .supervisor import ProcessSpec, StartupError, Supervisor, free_port, log_tail, python_module
 
 # Modalities whose service has an ONNX Runtime backend in this build.
-ONNX_MODALITIES: tuple[Modality, ...] = ()
+ONNX_MODALITIES: tuple[Modality, ...] = (Modality.TEXT,)
+# `nexa server onnx` with no model names.
+ONNX_DEFAULTS = {Modality.TEXT: "smollm2-onnx"}
 
 
 class Shutdown(Exception):
@@ -39,15 +41,14 @@ def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None
     """Resolve the requested models (or the defaults) to one model per modality; raises ModelError."""
     cache_dir = cache_dir or default_cache_dir()
     if onnx:
-        have = ", ".join(m.value for m in ONNX_MODALITIES) or "none yet"
-        raise ModelError(
-            f"`nexa server onnx` needs an ONNX Runtime backend; modalities with one in this build: {have}. "
-            f"Run without `onnx` to serve GGUF (text), CTranslate2 (audio) and diffusers (image) models."
-        )
-    names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
+        names = models or list(ONNX_DEFAULTS.values())
+    else:
+        names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
     chosen: dict[Modality, str] = {}
-    for name in names:
-        entry = catalogue.find(name)
+    for requested in names:
+        found = catalogue.find(requested)
+        entry = onnx_variant(found) if onnx else found
+        name = requested if entry is found else entry.name  # a local path stays as given
         if entry.modality in chosen:
             raise ModelError(
                 f"Both '{chosen[entry.modality]}' and '{name}' are {entry.modality.value} models; "
@@ -56,6 +57,27 @@ def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None
         _ensure_present(entry, name, cache_dir)
         chosen[entry.modality] = name
     return Plan(chosen)
+
+
+def onnx_variant(entry: CatalogueEntry) -> CatalogueEntry:
+    """The ONNX model to serve for `nexa server onnx NAME`: NAME itself when it is an ONNX model,
+    else its `NAME-onnx` catalogue variant; raises ModelError saying what has an ONNX backend."""
+    have = ", ".join(m.value for m in ONNX_MODALITIES)
+    if entry.modality not in ONNX_MODALITIES:
+        raise ModelError(
+            f"'{entry.name}' is an {entry.modality.value} model, and only these modalities have an ONNX Runtime "
+            f"backend: {have}. Serve it without `onnx`."
+        )
+    if entry.backend is Backend.ONNX:
+        return entry
+    variant = catalogue.lookup(f"{entry.name}-onnx")
+    if variant is None or variant.backend is not Backend.ONNX:
+        onnx_models = ", ".join(e.name for e in catalogue.entries() if e.backend is Backend.ONNX)
+        raise ModelError(
+            f"'{entry.name}' is a {entry.backend.value} model with no ONNX variant in the catalogue. ONNX models: "
+            f"{onnx_models}, or a local ONNX Runtime GenAI folder (with genai_config.json). Serve it without `onnx`."
+        )
+    return variant
 
 
 def _ensure_present(entry: CatalogueEntry, name: str, cache_dir: Path) -> None:

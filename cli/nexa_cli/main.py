@@ -58,7 +58,12 @@ def parse_server_models(models: list[str]) -> tuple[bool, list[str]]:
 def serve(args: argparse.Namespace, models: list[str], onnx: bool) -> int:
     """Docker mode when Docker and compose v2 are available (and neither --local nor --reload is given)."""
     if not args.local:
-        reason = "--reload runs local processes" if args.reload else docker_mode.unavailable_reason()
+        if args.reload:
+            reason: str | None = "--reload runs local processes"
+        elif onnx:
+            reason = "the container images carry no ONNX Runtime backend"
+        else:
+            reason = docker_mode.unavailable_reason()
         if reason is None:
             return docker_mode.serve(models, host=args.host, port=args.port, gpu=args.gpu, onnx=onnx, n_ctx=args.nctx)
         print(f"nexa: {reason}; using local mode (the services run as processes on this machine).", file=sys.stderr)

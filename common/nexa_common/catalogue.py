@@ -122,6 +122,14 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "SmolLM2-135M-Instruct, Q4_1 GGUF (98 MB), embedded in a PyPI wheel; the default text model.",
     ),
     CatalogueEntry(
+        "smollm2-onnx",
+        Modality.TEXT,
+        Backend.ONNX,
+        BuiltSource("nexa_text.onnx_build:build_smollm2_onnx", "nexa-text[onnx]"),
+        "SmolLM2-135M-Instruct as an int4 ONNX Runtime GenAI model (86 MB), converted locally from the "
+        "embedded GGUF (about a minute); `nexa server onnx smollm2` serves it.",
+    ),
+    CatalogueEntry(
         "whisper-tiny.en",
         Modality.AUDIO,
         Backend.CT2,

@@ -12,6 +12,8 @@ from nexa_common.catalogue import Backend, CatalogueEntry, LocalSource, Modality
 from nexa_common.service import ModelStatus, add_model_routes, install_common, load_model
 
 from . import chat, completions
+from .batched_engine import BatchedEngine
+from .engine import TextEngine
 from .llama_engine import LlamaEngine
 from .prompting import make_renderer
 from .runtime import Runtime
@@ -28,8 +30,21 @@ def _entry(settings: Settings) -> CatalogueEntry:
         return CatalogueEntry(name, Modality.TEXT, Backend.GGUF, LocalSource(Path(settings.model)), "")
 
 
-def _load_engine(path: Path, settings: Settings) -> LlamaEngine:
+def _load_engine(path: Path, backend: Backend, settings: Settings) -> TextEngine:
+    if backend is Backend.ONNX:
+        return _load_onnx_engine(path, settings)
+    if backend is not Backend.GGUF:
+        raise ModelError(f"the text service runs GGUF and ONNX models, not {backend.value} ones")
     try:
+        if settings.max_concurrency > 1:
+            return BatchedEngine(
+                path,
+                n_ctx=settings.n_ctx,
+                n_threads=settings.n_threads,
+                n_batch=settings.n_batch,
+                n_gpu_layers=settings.n_gpu_layers,
+                slots=settings.max_concurrency,
+            )
         return LlamaEngine(
             path,
             n_ctx=settings.n_ctx,
@@ -42,6 +57,17 @@ def _load_engine(path: Path, settings: Settings) -> LlamaEngine:
         raise ModelError(f"llama.cpp could not load '{path.name}': not a valid GGUF model for this build") from exc
 
 
+def _load_onnx_engine(path: Path, settings: Settings) -> TextEngine:
+    try:  # an optional backend: `pip install nexa-text[onnx]`
+        from .onnx_engine import OnnxEngine
+    except ImportError as exc:
+        raise ModelError(
+            f"'{path.name}' is an ONNX model, and the ONNX backend is not installed "
+            f"({exc.name} is missing): pip install 'nexa-text[onnx]'"
+        ) from exc
+    return OnnxEngine(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     state = TextState(status=ModelStatus(_entry(settings)))
@@ -50,9 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         def load() -> Runtime:
             resolved = resolve(settings.model, settings.cache_dir)
-            if resolved.entry.backend is not Backend.GGUF:
-                raise ModelError(f"'{resolved.entry.name}' is a {resolved.entry.backend.value} model, not a GGUF one")
-            engine = _load_engine(resolved.path, settings)
+            engine = _load_engine(resolved.path, resolved.entry.backend, settings)
             try:
                 renderer = make_renderer(engine, settings.chat_format or resolved.entry.chat_format)
             except Exception:
@@ -69,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="nexa text service",
-        summary="Completions, chat and function calling on a GGUF model (OpenAI-compatible).",
+        summary="Completions, chat and function calling on a GGUF or ONNX model (OpenAI-compatible).",
         version="0.1.0",
         lifespan=lifespan,
     )

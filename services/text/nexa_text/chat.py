@@ -35,7 +35,7 @@ from . import engine as engine_types
 from .grammars import SchemaError, json_object_grammar, json_schema_grammar, tool_call_grammar
 from .prompting import PromptError, chat_prompt_tokens, tool_instructions
 from .runtime import Delta, Outcome, Runtime, watch_disconnect
-from .serving import RuntimeDep, admit, answer, chat_logprobs, model_name, new_id, now, sampling
+from .serving import RuntimeDep, admit, answer, chat_logprobs, model_name, new_id, now, require_supported, sampling
 from .streaming import DONE, EventStream, event
 from .tool_calls import CallSplitter, ToolPlan, new_call_id, plan_tools
 
@@ -92,6 +92,7 @@ def _prepare(runtime: Runtime, body: ChatCompletionRequest, must_call: bool) -> 
     sequence.grammar = grammar
     if body.logprobs:
         sequence.top_logprobs = body.top_logprobs or 0
+    require_supported(runtime, sequence)
     # A stop sequence inside a tool call would cut its arguments short of valid JSON.
     return _Prepared(sequence, [] if plan else body.stop_sequences(), plan)
 

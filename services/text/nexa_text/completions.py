@@ -22,7 +22,17 @@ from nexa_common.schemas.text import (
 
 from . import engine as engine_types
 from .runtime import Delta, Outcome, Runtime, watch_disconnect
-from .serving import RuntimeDep, admit, answer, completion_logprobs, model_name, new_id, now, sampling
+from .serving import (
+    RuntimeDep,
+    admit,
+    answer,
+    completion_logprobs,
+    model_name,
+    new_id,
+    now,
+    require_supported,
+    sampling,
+)
 from .streaming import DONE, EventStream, event
 
 router = APIRouter(tags=["text"])
@@ -51,6 +61,7 @@ async def create_completion(body: CompletionRequest, request: Request, runtime: 
     sequence = runtime.sequence(tokens, body.token_limit(), "prompt")
     sequence.sampling = sampling(body)
     sequence.top_logprobs = body.logprobs
+    require_supported(runtime, sequence)
     stops = body.stop_sequences()
     echo = prompt if body.echo else ""
     stack = await admit(request, runtime)

@@ -63,6 +63,10 @@ class TextEngine(Protocol):
         """Why llama.cpp rejects a grammar, or None when it compiles."""
         ...
 
+    def unsupported(self, sequence: Sequence) -> str | None:
+        """Why this engine cannot run the sequence as asked (a feature it lacks), or None."""
+        ...
+
     def generate(self, sequence: Sequence) -> Iterator[Token]:
         """Yield sampled tokens until an end-of-generation token, `max_tokens`, or `sequence.cancel`."""
         ...

@@ -54,6 +54,9 @@ class LlamaEngine:
         llama_cpp.llama_sampler_free(sampler)
         return None
 
+    def unsupported(self, sequence: Sequence) -> str | None:
+        return None  # llama.cpp does every feature the routes ask for
+
     def generate(self, sequence: Sequence) -> Iterator[Token]:
         llm, s = self._llm, sequence.sampling
         llm.set_seed(s.seed if s.seed is not None else random.randrange(2**31))

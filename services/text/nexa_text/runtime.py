@@ -56,11 +56,15 @@ class Runtime:
         self.engine = engine
         self.renderer = renderer
         self.settings = settings
-        self.admission = AdmissionQueue(settings.max_concurrency, settings.queue_size, settings.retry_after_s)
+        # An engine that batches sequences says how many it takes at once (`slots`); any other runs
+        # one at a time, whatever the settings ask.
+        concurrency = max(1, int(getattr(engine, "slots", 1)))
+        self.admission = AdmissionQueue(concurrency, settings.queue_size, settings.retry_after_s)
         self.metrics = TextMetrics(registry, self.admission)
         # One worker per sequence the engine runs at once: llama.cpp contexts are not thread-safe,
-        # and a new request must never touch a context a running one uses.
-        self._executor = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="nexa-text-engine")
+        # and a new request must never touch a context a running one uses (the batched engine's
+        # workers only wait for tokens; its own thread owns the context).
+        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="nexa-text-engine")
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

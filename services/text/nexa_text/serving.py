@@ -15,7 +15,7 @@ from nexa_common.errors import APIError
 from nexa_common.schemas.text import CompletionLogprobs, SamplingParams
 from nexa_common.service import ModelStatus
 
-from .engine import Sampling, Token
+from .engine import Sampling, Sequence, Token
 from .runtime import Runtime, until_disconnected
 
 
@@ -54,6 +54,13 @@ def sampling(params: SamplingParams) -> Sampling:
         frequency_penalty=params.frequency_penalty,
         seed=params.seed,
     )
+
+
+def require_supported(runtime: Runtime, sequence: Sequence) -> None:
+    """400 before queueing for what the engine cannot do (the ONNX engine: grammars)."""
+    problem = runtime.engine.unsupported(sequence)
+    if problem is not None:
+        raise APIError(400, problem, code="unsupported_by_backend")
 
 
 def new_id(prefix: str) -> str:

@@ -14,11 +14,11 @@ class Settings(ServiceSettings):
     port: int = 8001
     """Port the text service binds to."""
     model: str = "smollm2"
-    """Catalogue name or path of a GGUF model."""
+    """Catalogue name or path of a GGUF model or an ONNX Runtime GenAI folder; its backend picks the engine."""
     n_ctx: int = Field(default=2048, ge=64, le=1_048_576)
     """Context size in tokens (prompt plus completion); the seed's `--nctx`."""
     n_threads: int = Field(default_factory=physical_cores, ge=1)
-    """CPU threads for decoding; physical cores, since hyper-threads slow matrix work down."""
+    """CPU threads for decoding (both engines); physical cores, since hyper-threads slow matrix work down."""
     n_batch: int = Field(default=512, ge=1)
     """Prompt tokens evaluated per llama.cpp batch."""
     n_gpu_layers: int = Field(default=0, ge=-1)
@@ -27,7 +27,9 @@ class Settings(ServiceSettings):
     """A llama-cpp-python chat format (e.g. `chatml`, `llama-2`) overriding the GGUF's own template."""
     default_max_tokens: int = Field(default=512, ge=1)
     """Completion length when a request gives none (always capped by the room left in the context)."""
-    max_concurrency: int = Field(default=1, ge=1, le=1)
-    """Sequences generated at once; the llama.cpp engine runs one at a time."""
+    max_concurrency: int = Field(default=1, ge=1, le=64)
+    """Sequences generated at once. 1: the one-sequence llama.cpp engine, requests take turns;
+    more: the batched engine decodes up to this many together in one context (GGUF models only;
+    each slot reserves a KV cache of n_ctx tokens)."""
     max_schema_bytes: int = Field(default=65_536, ge=1024)
     """Largest JSON schema (tool parameters, response_format) turned into a grammar."""
