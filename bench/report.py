@@ -1,0 +1,278 @@
+"""The markdown report: each figure beside its baseline, and where each target stands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f}"
+
+
+def _spread(s: dict[str, float], digits: int = 1) -> str:
+    return f"{_f(s['median'], digits)} ({_f(s['min'], digits)}–{_f(s['max'], digits)})"
+
+
+def _load(values: Any) -> str:
+    return " / ".join(f"{v:.2f}" for v in values) if values else "?"
+
+
+ENGINE_CHOICE = [
+    "**Engine choice.** The one-sequence engine cannot go past one stream's rate: concurrent requests take "
+    "turns. Two designs were measured (in-process table below, same run): batched decoding of several "
+    "sequences in one llama.cpp context (`nexa_text/batched_engine.py`: a KV cache stream per slot, "
+    "`n_seq_max` = slots, a sampler chain per sequence with its grammar, new prompts joining between decode "
+    "steps, a finished slot's tokens kept for prefix reuse), and several model instances splitting the "
+    "threads. The batched engine is the one shipped, behind `NEXA_TEXT_MAX_CONCURRENCY` (> 1 turns it on; "
+    "the default stays 1, requests taking turns, until it has had more use): its aggregate keeps growing with "
+    "the number of streams in one process, one model and one scheduler, while instances stop at one stream "
+    "each, load the model once per instance and would need a dispatcher of their own. On a busy 2-core "
+    "machine one thread per instance also avoids the stalls of two threads waiting on each other, which is why "
+    "the 2-instance row can come close to the batched one: the 1-thread batched variant (several batched "
+    "instances) is the next thing to try. The batched engine runs with flash attention on (in a separate "
+    "in-process run, 4 streams: 243 tokens/s with it, 200 without, on 2 threads).",
+]
+
+
+def _target(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def render(r: dict[str, Any]) -> str:
+    """The whole report; a section whose benchmark failed (or did not run) says so and the rest stay."""
+    lines = _header(r)
+    for title, part in (
+        ("Text", _text),
+        ("Concurrent chat streams", _concurrency),
+        ("Audio and image", _media),
+        ("Router overhead", _router),
+        ("Text: ONNX Runtime vs GGUF", lambda r: _onnx(r.get("onnx"))),
+        ("Peak memory", _memory),
+    ):
+        try:
+            lines += part(r)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+            lines += ["", f"## {title}", "", f"Not measured: {_why(r, exc)}"]
+    lines += _targets(r)
+    return "\n".join(lines)
+
+
+def _why(r: dict[str, Any], exc: BaseException) -> str:
+    errors = [
+        f"{name}: {str(v['error']).splitlines()[0]}" for name, v in r.items() if isinstance(v, dict) and "error" in v
+    ]
+    return "; ".join(errors) or f"missing {exc}"
+
+
+def _header(r: dict[str, Any]) -> list[str]:
+    return [
+        "# Benchmark report",
+        "",
+        f"Measured {r['when']} by `make bench` on {r['machine']['cpus_physical']} physical cores "
+        f"({r['machine']['processor']}, Python {r['machine']['python']}), load average "
+        f"{_load(r.get('load_average_at_start'))} at the start and {_load(r.get('load_average_at_end'))} at the end "
+        "(the machine is shared: a load above the core count slows every path alike, since they are interleaved); "
+        f"{r['repetitions']} repetitions per figure "
+        "after a warm-up run; medians with (min–max). Every ratio compares paths measured side by side, "
+        "interleaved, in the same run.",
+    ]
+
+
+def _text(r: dict[str, Any]) -> list[str]:
+    t = r["text"]
+    lines = [
+        "",
+        "## Text (SmolLM2-135M Q4_1, 128 tokens, temperature 0)",
+        "",
+        "| path | decode tokens/s (streamed) | TTFT ms | tokens/s (not streamed) | ratio streamed | ratio not streamed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, label in (
+        ("direct", "llama-cpp-python, direct"),
+        ("service", "text service"),
+        ("router", "router → text service"),
+    ):
+        row = t[name]
+        ratio_s = _f(row.get("ratio_decode", 1.0), 3)
+        ratio_w = _f(row.get("ratio_whole", 1.0), 3)
+        lines.append(
+            f"| {label} | {_spread(row['decode_tokens_per_s'])} | {_spread(row['ttft_ms'], 2)} | "
+            f"{_spread(row['whole_tokens_per_s'])} | {ratio_s} | {ratio_w} |"
+        )
+    return lines
+
+
+def _concurrency(r: dict[str, Any]) -> list[str]:
+    c = r["concurrency"]
+    slots = r.get("concurrency_settings", {}).get("batched", {}).get("NEXA_TEXT_MAX_CONCURRENCY", "?")
+    lines = [
+        "",
+        "## Concurrent chat streams through the router (64 tokens each)",
+        "",
+        "Two text engines, measured in the same run with their rounds interleaved: the default one-sequence "
+        "engine (`NEXA_TEXT_MAX_CONCURRENCY=1`: requests take turns) and the batched engine "
+        f"(`NEXA_TEXT_MAX_CONCURRENCY={slots}`: "
+        "up to that many sequences decoded together in one llama.cpp context, continuous batching; further "
+        "requests wait in the queue). × direct: aggregate tokens/s over llama-cpp-python's own single-stream "
+        "rate (not streamed, same run).",
+        "",
+        "| engine | streams | aggregate tokens/s | × single stream | × direct | latency p50 s | latency p99 s "
+        "| first-token wait p50 / max s | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for engine, rows in c.items():
+        for streams, row in rows.items():
+            lines.append(
+                f"| {engine.replace('_', '-')} | {streams} | {_spread(row['aggregate_tokens_per_s'])} | "
+                f"{_f(row['ratio_to_single'], 2)} | {_f(row['ratio_to_direct'], 2)} | "
+                f"{_f(row['latency_p50_s'], 2)} | {_f(row['latency_p99_s'], 2)} | "
+                f"{_f(row['first_token_wait_p50_s'], 2)} / {_f(row['first_token_wait_max_s'], 2)} | {row['errors']} |"
+            )
+    return [*lines, "", *ENGINE_CHOICE, *_engines(r.get("engines"))]
+
+
+def _media(r: dict[str, Any]) -> list[str]:
+    a, im = r["audio"], r["image"]
+    lines = [
+        "",
+        f"## Audio (jfk.flac, {_f(a['audio_seconds'])} s, whisper-tiny.en) and image (tiny pipeline, 64×64, 4 steps)",
+        "",
+        "| path | audio s | real-time factor | ratio | image s | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, label in (("direct", "library, direct"), ("service", "service"), ("router", "router → service")):
+        lines.append(
+            f"| {label} | {_spread(a[name]['seconds'], 3)} | {_f(a[name]['real_time_factor'], 3)} | "
+            f"{_f(a[name]['ratio'], 3)} | {_spread(im[name]['seconds'], 3)} | {_f(im[name]['ratio'], 3)} |"
+        )
+    return lines
+
+
+def _router(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "## Router overhead (upstream answers instantly)",
+        "",
+        "| clients | direct p50 / p99 ms | through router p50 / p99 ms | added p50 ms | added p99 ms |",
+        "|---|---|---|---|---|",
+    ]
+    for clients, row in r["router_overhead"].items():
+        lines.append(
+            f"| {clients} | {_f(row['direct_p50_ms'], 2)} / {_f(row['direct_p99_ms'], 2)} | "
+            f"{_f(row['router_p50_ms'], 2)} / {_f(row['router_p99_ms'], 2)} | {_f(row['added_p50_ms'], 2)} | "
+            f"{_f(row['added_p99_ms'], 2)} |"
+        )
+    return lines
+
+
+def _memory(r: dict[str, Any]) -> list[str]:
+    lines = ["", "## Peak memory (VmHWM, MB)", "", "| process | peak RSS MB |", "|---|---|"]
+    return lines + [f"| {name} | {value} |" for name, value in r["memory_peak_rss_mb"].items()]
+
+
+def _targets(r: dict[str, Any]) -> list[str]:
+    def text() -> str:
+        t = r["text"]["router"]
+        ratio = min(t["ratio_decode"], t["ratio_whole"])
+        return (
+            f"| text through router ≥ 0.95 × direct tokens/s | {_f(t['ratio_decode'], 3)} streamed, "
+            f"{_f(t['ratio_whole'], 3)} not | {_target(ratio >= 0.95)} |"
+        )
+
+    def ttft() -> str:
+        over = r["text"]["router"]["ttft_overhead_ms"]
+        return f"| TTFT overhead < 5 ms | {_f(over, 2)} ms | {_target(over < 5)} |"
+
+    def media(kind: str) -> str:
+        ratio = r[kind]["router"]["ratio"]
+        return f"| {kind} through router ≥ 0.95 × direct | {_f(ratio, 3)} | {_target(ratio >= 0.95)} |"
+
+    def router(q: str, limit: float) -> str:
+        added = r["router_overhead"]["50"][f"added_{q}_ms"]
+        return f"| router added {q} < {limit:g} ms at 50 clients | {_f(added, 2)} ms | {_target(added < limit)} |"
+
+    def rss() -> str:
+        mb = r["memory_peak_rss_mb"]["router"]
+        return f"| router RSS < 100 MB | {mb} MB | {_target(mb < 100)} |"
+
+    def streams() -> str:
+        b, one = r["concurrency"]["batched"], r["concurrency"]["one_sequence"]
+        top = str(max(int(k) for k in b))
+        return (
+            f"| {top} streams ≥ 0.9 × single-stream tokens/s, no failures (batched engine) | "
+            f"{_f(b[top]['ratio_to_single'], 2)} ×, {b[top]['errors']} errors "
+            f"(one-sequence engine: {_f(one[top]['ratio_to_single'], 2)} ×, {one[top]['errors']} errors) | "
+            f"{_target(b[top]['ratio_to_single'] >= 0.9 and b[top]['errors'] == 0)} |"
+        )
+
+    def stretch() -> str:
+        b, one = r["concurrency"]["batched"], r["concurrency"]["one_sequence"]
+        return (
+            f"| stretch: 4 streams ≥ llama-server's ~1.4–1.5 × single (batched engine) | "
+            f"{_f(b['4']['ratio_to_single'], 2)} × its single stream, {_f(b['4']['ratio_to_direct'], 2)} × direct "
+            f"(one-sequence engine: {_f(one['4']['ratio_to_single'], 2)} ×) | {_target(b['4']['ratio_to_single'] >= 1.4)} |"
+        )
+
+    rows: list[tuple[str, Any]] = [
+        ("text through router ≥ 0.95 × direct", text),
+        ("TTFT overhead < 5 ms", ttft),
+        ("audio through router ≥ 0.95 × direct", lambda: media("audio")),
+        ("image through router ≥ 0.95 × direct", lambda: media("image")),
+        ("router added p50 < 1 ms at 50 clients", lambda: router("p50", 1)),
+        ("router added p99 < 5 ms at 50 clients", lambda: router("p99", 5)),
+        ("router RSS < 100 MB", rss),
+        ("8 streams ≥ 0.9 × single stream, no failures", streams),
+        ("stretch: 4 streams ≥ llama-server's ~1.4–1.5 × single", stretch),
+    ]
+    lines = ["", "## Targets", "", "| target | measured | status |", "|---|---|---|"]
+    for label, row in rows:
+        try:
+            lines.append(row())
+        except (KeyError, TypeError, ValueError):
+            lines.append(f"| {label} | not measured | **not met** |")
+    return [*lines, ""]
+
+
+def _onnx(o: dict[str, Any] | None) -> list[str]:
+    """ONNX Runtime vs GGUF on the same weights (bench/onnx.py), when that comparison ran."""
+    if not o:
+        return []
+    lines = ["", "## Text: ONNX Runtime vs GGUF (same SmolLM2 weights, greedy, one stream)", ""]
+    if "error" in o:
+        return [*lines, f"Not measured: {o['error']}"]
+    lines += [
+        f"{o.get('max_tokens', '?')} tokens, {o.get('threads', '?')} threads, {o.get('repetitions', '?')} repetitions; "
+        "each direct run in a fresh process, the services one after the other.",
+        "",
+        "| where | backend | tokens/s | peak RSS MB |",
+        "|---|---|---|---|",
+    ]
+    for where in ("direct", "service"):
+        for backend in ("gguf", "onnx"):
+            row = o.get(where, {}).get(backend, {})
+            if "error" in row:
+                lines.append(f"| {where} | {backend} | error: {row['error']} | |")
+                continue
+            tps = row.get("tokens_per_s")
+            lines.append(f"| {where} | {backend} | {_spread(tps) if tps else '?'} | {row.get('peak_rss_mb', '?')} |")
+    ratios = o.get("onnx_vs_gguf", {})
+    lines += ["", "ONNX / GGUF tokens/s: " + ", ".join(f"{k} {v}" for k, v in ratios.items())]
+    return lines
+
+
+def _engines(e: dict[str, Any] | None) -> list[str]:
+    """The in-process comparison behind the choice (bench/engines.py)."""
+    if not e:
+        return []
+    if "error" in e:
+        return ["", f"In-process comparison not measured: {e['error']}"]
+    lines = [
+        "",
+        f"In-process, no HTTP ({e['max_tokens']} tokens per stream, {e['threads']} threads in all, same run):",
+        "",
+        "| path | aggregate tokens/s | × direct |",
+        "|---|---|---|",
+    ]
+    for name, row in e["paths"].items():
+        lines.append(f"| {name} | {_spread(row['tokens_per_s'])} | {_f(row['ratio_to_direct'], 2)} |")
+    return lines
