@@ -35,23 +35,16 @@ def _load_engine(path: Path, backend: Backend, settings: Settings) -> TextEngine
         return _load_onnx_engine(path, settings)
     if backend is not Backend.GGUF:
         raise ModelError(f"the text service runs GGUF and ONNX models, not {backend.value} ones")
+    options = {
+        "n_ctx": settings.n_ctx,
+        "n_threads": settings.n_threads,
+        "n_batch": settings.n_batch,
+        "n_gpu_layers": settings.n_gpu_layers,
+    }
     try:
         if settings.max_concurrency > 1:
-            return BatchedEngine(
-                path,
-                n_ctx=settings.n_ctx,
-                n_threads=settings.n_threads,
-                n_batch=settings.n_batch,
-                n_gpu_layers=settings.n_gpu_layers,
-                slots=settings.max_concurrency,
-            )
-        return LlamaEngine(
-            path,
-            n_ctx=settings.n_ctx,
-            n_threads=settings.n_threads,
-            n_batch=settings.n_batch,
-            n_gpu_layers=settings.n_gpu_layers,
-        )
+            return BatchedEngine(path, slots=settings.max_concurrency, **options)
+        return LlamaEngine(path, **options)
     except ValueError as exc:
         # llama-cpp-python's message carries the file's full path, and /ready's reason reaches clients.
         raise ModelError(f"llama.cpp could not load '{path.name}': not a valid GGUF model for this build") from exc

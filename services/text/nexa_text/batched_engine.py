@@ -28,6 +28,7 @@ from llama_cpp import _internals, llama_cpp
 from llama_cpp._logger import set_verbose
 
 from .engine import Sequence, Token
+from .llama_engine import LlamaVocab
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class _Slot:
     job: _Job | None = None
 
 
-class BatchedEngine:
+class BatchedEngine(LlamaVocab):
     """A GGUF model served to up to `slots` sequences at once from one llama.cpp context."""
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int, n_gpu_layers: int, slots: int) -> None:
@@ -112,24 +113,6 @@ class BatchedEngine:
     def tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
         tokens: list[int] = self._model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
         return tokens
-
-    def _piece(self, token_id: int, special: bool) -> bytes:
-        buffer = ctypes.create_string_buffer(256)
-        n = llama_cpp.llama_token_to_piece(self._vocab, token_id, buffer, 256, 0, special)
-        return buffer.raw[: max(n, 0)]
-
-    def token_text(self, token_id: int) -> str:
-        return self._piece(token_id, True).decode("utf-8", errors="replace")
-
-    def grammar_error(self, gbnf: str) -> str | None:
-        sampler = llama_cpp.llama_sampler_init_grammar(self._vocab, gbnf.encode("utf-8"), b"root")
-        if not sampler:
-            return "the grammar derived from the schema was rejected by llama.cpp"
-        llama_cpp.llama_sampler_free(sampler)
-        return None
-
-    def unsupported(self, sequence: Sequence) -> str | None:
-        return None  # the same llama.cpp features as the one-sequence engine
 
     def generate(self, sequence: Sequence) -> Iterator[Token]:
         if self._closed:

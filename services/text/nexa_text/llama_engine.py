@@ -14,7 +14,33 @@ from llama_cpp import Llama, LlamaGrammar, llama_cpp
 from .engine import Sequence, Token
 
 
-class LlamaEngine:
+class LlamaVocab:
+    """What both llama.cpp engines answer from the model's vocabulary alone (no context needed)."""
+
+    _vocab: llama_cpp.llama_vocab_p
+
+    def _piece(self, token_id: int, special: bool) -> bytes:
+        buffer = ctypes.create_string_buffer(256)
+        n = llama_cpp.llama_token_to_piece(self._vocab, token_id, buffer, 256, 0, special)
+        return buffer.raw[: max(n, 0)]
+
+    def token_text(self, token_id: int) -> str:
+        return self._piece(token_id, True).decode("utf-8", errors="replace")
+
+    def grammar_error(self, gbnf: str) -> str | None:
+        # llama.cpp reports a bad grammar by returning NULL (details go to its log): compiling it
+        # here, before generation starts, turns that into a 400 instead of a failure mid-stream.
+        sampler = llama_cpp.llama_sampler_init_grammar(self._vocab, gbnf.encode("utf-8"), b"root")
+        if not sampler:
+            return "the grammar derived from the schema was rejected by llama.cpp"
+        llama_cpp.llama_sampler_free(sampler)
+        return None
+
+    def unsupported(self, sequence: Sequence) -> str | None:
+        return None  # llama.cpp does every feature the routes ask for
+
+
+class LlamaEngine(LlamaVocab):
     """A GGUF model in llama-cpp-python. Not thread-safe: the scheduler runs `generate` on one thread."""
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int, n_gpu_layers: int) -> None:
@@ -36,26 +62,6 @@ class LlamaEngine:
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
-
-    def _piece(self, token_id: int, special: bool) -> bytes:
-        buffer = ctypes.create_string_buffer(256)
-        n = llama_cpp.llama_token_to_piece(self._vocab, token_id, buffer, 256, 0, special)
-        return buffer.raw[: max(n, 0)]
-
-    def token_text(self, token_id: int) -> str:
-        return self._piece(token_id, True).decode("utf-8", errors="replace")
-
-    def grammar_error(self, gbnf: str) -> str | None:
-        # llama.cpp reports a bad grammar by returning NULL (details go to its log): compiling it
-        # here, before generation starts, turns that into a 400 instead of a failure mid-stream.
-        sampler = llama_cpp.llama_sampler_init_grammar(self._vocab, gbnf.encode("utf-8"), b"root")
-        if not sampler:
-            return "the grammar derived from the schema was rejected by llama.cpp"
-        llama_cpp.llama_sampler_free(sampler)
-        return None
-
-    def unsupported(self, sequence: Sequence) -> str | None:
-        return None  # llama.cpp does every feature the routes ask for
 
     def generate(self, sequence: Sequence) -> Iterator[Token]:
         llm, s = self._llm, sequence.sampling
