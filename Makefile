@@ -29,7 +29,7 @@ $(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt
 	touch $@
 
 run: install
-	$(VENV)/bin/nexa server --host $(HOST) --port $(PORT) $(MODELS)
+	$(VENV)/bin/nexa server --local --host $(HOST) --port $(PORT) $(MODELS)
 
 test: install
 	$(VENV)/bin/pytest

@@ -132,6 +132,8 @@ def serve(
     p = plan(models, onnx=onnx)
     log_dir = log_dir or default_cache_dir() / "logs" / time.strftime("%Y%m%d-%H%M%S")
     previous = {sig: signal.signal(sig, _raise_shutdown) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # A shell starting us in the background hands SIGINT down ignored; Ctrl-C / kill -INT must still stop us.
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     supervisor = Supervisor(log_dir)
     try:
         services = service_specs(p, reload=reload, n_ctx=n_ctx)
