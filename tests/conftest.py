@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import router_spec, service_spec
+from support import router_spec, service_spec, start_ready
 
-from nexa_cli.supervisor import ProcessSpec, Supervisor
+from nexa_cli.supervisor import Supervisor
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -41,22 +41,16 @@ def supervisor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervisor]
         yield sup
 
 
-def _start(supervisor: Supervisor, spec: ProcessSpec, timeout_s: float = 180.0) -> str:
-    child = supervisor.start(spec)
-    supervisor.wait_ready(child, timeout_s)
-    return spec.url
-
-
 @pytest.fixture(scope="session")
 def text_url(supervisor: Supervisor, nexa_cache: Path) -> str:
     """The real text service with SmolLM2."""
-    return _start(supervisor, service_spec("text", {"NEXA_TEXT_MODEL": "smollm2", "NEXA_TEXT_QUEUE_SIZE": "8"}))
+    return start_ready(supervisor, service_spec("text", {"NEXA_TEXT_MODEL": "smollm2", "NEXA_TEXT_QUEUE_SIZE": "8"}))
 
 
 @pytest.fixture(scope="session")
 def audio_url(supervisor: Supervisor, nexa_cache: Path) -> str:
     """The real audio service with whisper-tiny.en."""
-    return _start(supervisor, service_spec("audio", {"NEXA_AUDIO_MODEL": "whisper-tiny.en"}))
+    return start_ready(supervisor, service_spec("audio", {"NEXA_AUDIO_MODEL": "whisper-tiny.en"}))
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +72,7 @@ def image_url(supervisor: Supervisor, tiny_sd: Path, tmp_path_factory: pytest.Te
         "NEXA_IMAGE_INPUT_DIR": str(inputs),
         "NEXA_IMAGE_OUTPUT_DIR": str(outputs),
     }
-    return _start(supervisor, service_spec("image", env))
+    return start_ready(supervisor, service_spec("image", env))
 
 
 @pytest.fixture(scope="session")
@@ -90,4 +84,4 @@ def image_input_dir(image_url: str, supervisor: Supervisor) -> Path:
 @pytest.fixture(scope="session")
 def router_url(supervisor: Supervisor, text_url: str, audio_url: str, image_url: str) -> str:
     """The router in front of all three real services."""
-    return _start(supervisor, router_spec({"text": text_url, "audio": audio_url, "image": image_url}))
+    return start_ready(supervisor, router_spec({"text": text_url, "audio": audio_url, "image": image_url}))

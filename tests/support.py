@@ -5,7 +5,7 @@ Process specs for the real components, started through the CLI's Supervisor as `
 
 from __future__ import annotations
 
-from nexa_cli.supervisor import ProcessSpec, free_port, python_module
+from nexa_cli.supervisor import ProcessSpec, Supervisor, free_port, python_module
 
 MODALITIES = ("text", "image", "audio")
 
@@ -35,3 +35,9 @@ def router_spec(
 def closed_port_url() -> str:
     """An address where nothing listens (a port just freed)."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+def start_ready(supervisor: Supervisor, spec: ProcessSpec, timeout_s: float = 180.0) -> str:
+    """Start a component under the supervisor, wait until it is ready, and return its URL."""
+    supervisor.wait_ready(supervisor.start(spec), timeout_s)
+    return spec.url

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from router_helpers import API_KEYS, AUDIO_LIMIT, JSON_LIMIT, fake_process
-from support import closed_port_url, router_spec
+from support import closed_port_url, router_spec, start_ready
 
-from nexa_cli.supervisor import ProcessSpec, Supervisor
+from nexa_cli.supervisor import Supervisor
 
 
 @pytest.fixture(scope="session")
@@ -17,11 +17,6 @@ def router_supervisor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supe
     """The router tests' own processes (separate from the shared services, so tests may stop them)."""
     with Supervisor(tmp_path_factory.mktemp("router-logs")) as sup:
         yield sup
-
-
-def _start(sup: Supervisor, spec: ProcessSpec, timeout_s: float = 60.0) -> str:
-    sup.wait_ready(sup.start(spec), timeout_s)
-    return str(spec.url)
 
 
 @pytest.fixture(scope="session")
@@ -46,13 +41,15 @@ def fault_router(router_supervisor: Supervisor, fakes: dict[str, str]) -> str:
         "NEXA_ROUTER_CORS_ORIGINS": "http://ui.example, http://other.example",
     }
     upstreams = {m: fakes[m] for m in ("text", "image", "audio")}
-    return _start(router_supervisor, router_spec(name="router-faults", upstreams=upstreams, env=env))
+    return start_ready(router_supervisor, router_spec(name="router-faults", upstreams=upstreams, env=env), 60.0)
 
 
 @pytest.fixture(scope="session")
 def keyed_router(router_supervisor: Supervisor, fakes: dict[str, str]) -> str:
     env = {"NEXA_ROUTER_API_KEYS": ",".join(API_KEYS)}
-    return _start(router_supervisor, router_spec(name="router-keys", upstreams={"text": fakes["text"]}, env=env))
+    return start_ready(
+        router_supervisor, router_spec(name="router-keys", upstreams={"text": fakes["text"]}, env=env), 60.0
+    )
 
 
 @pytest.fixture(scope="session")
@@ -64,11 +61,15 @@ def keyed_router_log(keyed_router: str, router_supervisor: Supervisor) -> Path:
 def partial_router(router_supervisor: Supervisor, fakes: dict[str, str]) -> str:
     """Text configured and up, audio configured but unreachable, image not configured."""
     upstreams = {"text": fakes["text"], "audio": closed_port_url()}
-    return _start(router_supervisor, router_spec(name="router-partial", upstreams=upstreams, ready_path="/health"))
+    return start_ready(
+        router_supervisor, router_spec(name="router-partial", upstreams=upstreams, ready_path="/health"), 60.0
+    )
 
 
 @pytest.fixture(scope="session")
 def loading_router(router_supervisor: Supervisor, fakes: dict[str, str]) -> str:
     """Text ready, image still loading."""
     upstreams = {"text": fakes["text"], "image": fakes["loading"]}
-    return _start(router_supervisor, router_spec(name="router-loading", upstreams=upstreams, ready_path="/health"))
+    return start_ready(
+        router_supervisor, router_spec(name="router-loading", upstreams=upstreams, ready_path="/health"), 60.0
+    )
