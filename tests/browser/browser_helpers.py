@@ -22,6 +22,8 @@ T = TypeVar("T")
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WINDOW = (1280, 860)
+# The key of the tests' keyed router.
+API_KEY = "browser-key-5d1e"
 # The machine has no network but the package registries: a browser that phones home (updates,
 # sync, safe browsing, QUIC probes) would stall or log errors, so all of that is off.
 CHROMIUM_FLAGS = (

@@ -9,12 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import Page, missing_browser, start_chromium
+from browser_helpers import API_KEY, Page, missing_browser, start_chromium
 from support import router_spec, start_ready
 
 from nexa_cli.supervisor import Supervisor
-
-API_KEY = "browser-key-5d1e"
 
 
 @pytest.fixture(scope="session")
