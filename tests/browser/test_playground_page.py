@@ -7,6 +7,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -113,3 +114,46 @@ def test_phone_sized_screen_has_no_sideways_scrolling(page: Page, router_url: st
             ".filter(e => e.offsetParent !== null && !e.closest('.table-wrap')).map(e => e.getBoundingClientRect().right))"
         )
         assert widest <= width + 1, f"something on the {tab} tab reaches {widest}px"
+
+
+def test_every_request_stays_on_the_origin(page: Page, router_url: str, shared_data: Path) -> None:
+    """Use every tab; every request the browser recorded went to the router itself."""
+    page.open(router_url)
+    page.wait(lambda: page.options("#chat-model").get("smollm2"), 60)
+    page.fill("#chat-max-tokens", "4")
+    page.find("#chat-input").send_keys("Hi", Keys.ENTER)
+    page.wait(lambda: page.js("return document.querySelector('.message.assistant[data-outcome]') !== null"), 180)
+    page.tab("audio")
+    page.find("#audio-file").send_keys(str(shared_data / "jfk.flac"))
+    page.find("#audio-submit").click()
+    page.wait(lambda: page.js("return document.getElementById('audio-result').dataset.format") == "json", 180)
+    page.tab("images")
+    page.fill("#image-steps", "2")
+    page.choose("#image-width", "128")
+    page.choose("#image-height", "128")
+    page.find("#image-submit").click()
+    page.wait(lambda: page.find_all(".shot img"), 180)
+    page.tab("models")
+    page.wait(lambda: page.find_all("#models-table tbody tr[data-model]"), 30)
+
+    assert page.foreign_requests() == []
+    paths = {urlsplit(r["url"]).path for r in page.requests if r["url"].startswith(router_url)}
+    for path in ("/", "/playground/static/main.js", "/playground/static/playground.css", "/v1/models",
+                 "/v1/chat/completions", "/v1/audio/transcriptions", "/v1/txt2img"):  # fmt: skip
+        assert path in paths, f"{path} not among the recorded requests {sorted(paths)}"
+    assert all(r["url"].startswith(router_url) or r["url"].startswith("data:") for r in page.requests)
+
+
+def test_the_browser_refuses_requests_elsewhere(page: Page, router_url: str) -> None:
+    """The page's Content-Security-Policy: even a script that tried could not reach another origin."""
+    page.open(router_url)
+    outcome = page.js(
+        "const violations = [];"
+        "document.addEventListener('securitypolicyviolation', e => violations.push(e.violatedDirective));"
+        "return fetch('http://127.0.0.2:9/elsewhere').then(() => 'sent', e => e.name)"
+        "  .then(result => new Promise(r => setTimeout(() => r({result, violations}), 200)));"
+    )
+    assert outcome == {"result": "TypeError", "violations": ["connect-src"]}
+    page.drain_logs()
+    assert any("violates the following Content Security Policy" in entry["message"] for entry in page.console)
+    page.console.clear()  # the one error this test meant to cause
