@@ -18,9 +18,12 @@ const USE = {
   embeddings: "/v1/embeddings",
 };
 
+// Backends whose models do something else than their modality's usual work.
+const BY_BACKEND = { piper: ["speech"] };
+
 export function capabilitiesOf(card) {
   if (Array.isArray(card.capabilities)) return card.capabilities;
-  return BY_MODALITY[card.modality || "text"] || [];
+  return BY_BACKEND[card.backend] || BY_MODALITY[card.modality || "text"] || [];
 }
 
 export function can(card, capability) {
