@@ -164,6 +164,7 @@ export function setupAudio(api) {
     const capability = task.value === "translations" ? "translation" : "transcription";
     const usable = fillPicker(picker, state.cards, capability);
     submit.disabled = usable.length === 0;
+    $("audio-model-note").textContent = pickerNote(usable, state.cards, capability, "whisper-tiny.en");
   };
   task.addEventListener("change", syncTask);
 
@@ -219,8 +220,6 @@ export function setupAudio(api) {
     setModels(cards) {
       state.cards = cards;
       syncTask();
-      const usable = cards.filter((card) => can(card, "transcription"));
-      $("audio-model-note").textContent = pickerNote(usable, cards, "speech-to-text", "whisper-tiny.en");
       setSpeechModels(cards);
     },
   };

@@ -55,7 +55,7 @@ export function setupChat(api) {
   schema.value = JSON.stringify(EXAMPLE_SCHEMA, null, 2);
   tools.value = JSON.stringify(EXAMPLE_TOOLS, null, 2);
 
-  const state = { cards: [], history: [], controller: null };
+  const state = { cards: [], usable: 0, history: [], controller: null };
 
   const mode = () => modeRadios.find((radio) => radio.checked).value;
 
@@ -90,7 +90,7 @@ export function setupChat(api) {
   function setBusy(busy) {
     send.hidden = busy;
     stop.hidden = !busy;
-    picker.disabled = busy || state.cards.length === 0;
+    picker.disabled = busy || state.usable === 0;
   }
 
   function requestBody(userText) {
@@ -279,6 +279,7 @@ export function setupChat(api) {
     setModels(cards) {
       state.cards = cards;
       const usable = fillPicker(picker, cards, "chat");
+      state.usable = usable.length;
       modelNote.textContent = pickerNote(usable, cards, "chat", "smollm2");
       send.disabled = usable.length === 0;
       updateModes();
