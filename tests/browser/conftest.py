@@ -34,8 +34,16 @@ CALL_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
-def page(chromium: None, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Page]:
-    driver = start_chromium(tmp_path / "chromium-profile")
+def browser_flags() -> tuple[str, ...]:
+    """Extra Chromium flags; a test module overrides this fixture to add some (a fake microphone)."""
+    return ()
+
+
+@pytest.fixture
+def page(
+    chromium: None, browser_flags: tuple[str, ...], request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Page]:
+    driver = start_chromium(tmp_path / "chromium-profile", browser_flags)
     browser = Page(driver)
     try:
         yield browser
