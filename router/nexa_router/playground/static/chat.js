@@ -88,6 +88,8 @@ export function setupChat(api) {
   }
 
   function setBusy(busy) {
+    // Screen readers read the answer once it is complete, not at every token.
+    messagesBox.setAttribute("aria-busy", String(busy));
     send.hidden = busy;
     stop.hidden = !busy;
     picker.disabled = busy || state.usable === 0;
