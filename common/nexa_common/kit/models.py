@@ -218,27 +218,38 @@ class ModelPool:
         assert model.admission is not None
         async with model.admission.slot():
             lease = Lease(model, model.require_ready())  # it may have died while this request waited
-            finished = False
             try:
                 yield lease
-                finished = True
-            except Exception as exc:
-                if not isinstance(exc, APIError) and lease.error is None:
-                    lease.error = exc
+            except APIError:
                 raise
-            finally:
+            except Exception as exc:
+                log.exception("model %s failed a request", model.name, extra={"fields": {"model": model.name}})
+                self.failed(model, lease.error or exc)
+                if model.state == "failed":  # the failure showed the engine is dead: answer that, a 503
+                    model.require_ready()
+                # Answered here, in the API's error body, rather than left to the generic handler.
+                raise APIError(
+                    500,
+                    f"Model '{model.name}' failed on this request; the server log has the details.",
+                    code="engine_error",
+                ) from exc
+            else:
                 if lease.error is not None:
                     self.failed(model, lease.error)
-                elif finished:
+                else:
                     self.succeeded(model)
 
     def succeeded(self, model: PooledModel) -> None:
         model.failures_in_a_row = 0
 
     def failed(self, model: PooledModel, exc: BaseException) -> None:
-        """An unexpected engine failure; after `fatal_failures` in a row the engine is taken as dead."""
+        """An unexpected engine failure; after `fatal_failures` in a row the engine is taken as dead
+        (at once when the engine itself says it is)."""
         model.failures_in_a_row += 1
-        if model.failures_in_a_row >= self.settings.fatal_failures:
+        engine = model.engine
+        if isinstance(engine, Watched) and (reason := engine.failure()):
+            self.fatal(model, reason)
+        elif model.failures_in_a_row >= self.settings.fatal_failures:
             self.fatal(model, f"it failed {model.failures_in_a_row} requests in a row ({type(exc).__name__}: {exc})")
 
     # --- a dead engine -----------------------------------------------------------------------

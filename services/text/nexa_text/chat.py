@@ -28,7 +28,7 @@ from nexa_common.schemas.text import (
 )
 
 from . import engine as engine_types
-from .driver import Generation, respond, usage
+from .driver import Generation, respond, usage, usage_event
 from .engine import GrammarSupport
 from .grammars import SchemaError, json_object_grammar, json_schema_grammar, tool_call_grammar
 from .prompting import PromptError, chat_prompt_tokens, tool_instructions
@@ -164,9 +164,7 @@ class _Chat:
 
     def _chunk(self, delta: ChatDelta, finish: str | None = None, logprobs: dict | None = None) -> str:  # type: ignore[type-arg]
         choice = ChatChunkChoice(delta=delta, finish_reason=finish, logprobs=logprobs)  # type: ignore[arg-type]
-        return event(
-            ChatCompletionChunk(id=self.id, created=self.created, model=self.job.served.name, choices=[choice])
-        )
+        return event(ChatCompletionChunk(id=self.id, created=self.created, model=self.job.model_name, choices=[choice]))
 
     def _split(self, content: str, complete: bool | None = None) -> list[str]:
         if self.splitter is None:
@@ -204,10 +202,7 @@ class _Chat:
             finish = "tool_calls"
         lines.append(self._chunk(ChatDelta(), finish))
         if self.include_usage:
-            chunk = ChatCompletionChunk(
-                id=self.id, created=self.created, model=self.job.served.name, choices=[], usage=usage(outcome)
-            )
-            lines.append(event(chunk))
+            lines.append(usage_event(ChatCompletionChunk, self.id, self.created, self.job, outcome))
         return lines
 
     def whole(self, deltas: list[Delta], outcome: Outcome) -> Response:
@@ -233,7 +228,7 @@ class _Chat:
         response = ChatCompletionResponse(
             id=self.id,
             created=self.created,
-            model=self.job.served.name,
+            model=self.job.model_name,
             choices=[ChatChoice(message=message, finish_reason=finish, logprobs=logprobs)],  # type: ignore[arg-type]
             usage=usage(outcome),
         )

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from nexa_common.errors import error_responses
 from nexa_common.schemas.text import CompletionChoice, CompletionChunk, CompletionRequest, CompletionResponse
 
-from .driver import Generation, respond, usage
+from .driver import Generation, respond, usage, usage_event
 from .runtime import Delta, Outcome, Runtime
 from .serving import StateDep, completion_logprobs, new_id, now, require_supported, sampling, sequence, served
 from .streaming import event
@@ -64,7 +64,7 @@ class _Completion:
 
     def _chunk(self, text: str, finish: str | None = None, logprobs: object = None) -> str:
         choice = CompletionChoice(text=text, finish_reason=finish, logprobs=logprobs)  # type: ignore[arg-type]
-        return event(CompletionChunk(id=self.id, created=self.created, model=self.job.served.name, choices=[choice]))
+        return event(CompletionChunk(id=self.id, created=self.created, model=self.job.model_name, choices=[choice]))
 
     def start(self) -> list[str]:
         return [self._chunk(self.echo)] if self.echo else []
@@ -79,10 +79,7 @@ class _Completion:
     def end(self, outcome: Outcome) -> list[str]:
         lines = [self._chunk("", outcome.finish_reason)]
         if self.include_usage:
-            chunk = CompletionChunk(
-                id=self.id, created=self.created, model=self.job.served.name, choices=[], usage=usage(outcome)
-            )
-            lines.append(event(chunk))
+            lines.append(usage_event(CompletionChunk, self.id, self.created, self.job, outcome))
         return lines
 
     def whole(self, deltas: list[Delta], outcome: Outcome) -> Response:
@@ -94,7 +91,7 @@ class _Completion:
         response = CompletionResponse(
             id=self.id,
             created=self.created,
-            model=self.job.served.name,
+            model=self.job.model_name,
             choices=[CompletionChoice(text=completion, finish_reason=outcome.finish_reason, logprobs=logprobs)],
             usage=usage(outcome),
             result=completion,

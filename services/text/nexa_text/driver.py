@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from nexa_common.errors import APIError, error_body
 from nexa_common.kit.cancellation import CLIENT_CLOSED, cancel_on_disconnect, while_connected
 from nexa_common.kit.models import Lease
-from nexa_common.schemas.text import Usage
+from nexa_common.schemas.text import ChatCompletionChunk, CompletionChunk, Usage
 
 from . import engine as engine_types
 from .runtime import Delta, Outcome
@@ -56,6 +56,11 @@ class Generation:
     endpoint: str
     """The `endpoint` label of nexa_text_requests_total."""
 
+    @property
+    def model_name(self) -> str:
+        """What answers say in `model`."""
+        return self.served.model.name
+
 
 def usage(outcome: Outcome) -> Usage:
     return Usage(
@@ -63,6 +68,12 @@ def usage(outcome: Outcome) -> Usage:
         completion_tokens=outcome.completion_tokens,
         total_tokens=outcome.prompt_tokens + outcome.completion_tokens,
     )
+
+
+def usage_event(chunk: type[CompletionChunk | ChatCompletionChunk], answer_id: str, created: int, job: Generation,
+                outcome: Outcome) -> str:  # fmt: skip
+    """The last chunk of a stream with `stream_options.include_usage`: no choices, the usage."""
+    return event(chunk(id=answer_id, created=created, model=job.model_name, choices=[], usage=usage(outcome)))
 
 
 async def respond(request: Request, state: TextState, job: Generation, answer: Answer, *, stream: bool) -> Response:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import Depends
 
@@ -33,16 +33,11 @@ class TextState(ServiceState):
 StateDep = Annotated[TextState, Depends(get_state)]
 
 
-@dataclass(frozen=True)
-class Served:
-    """The model a request is served by, loaded."""
+class Served(NamedTuple):
+    """The model a request is served by, and its loaded runtime."""
 
     model: PooledModel
     runtime: Runtime
-
-    @property
-    def name(self) -> str:
-        return self.model.name
 
 
 def served(state: TextState, params: SamplingParams) -> Served:
