@@ -37,6 +37,8 @@ class ImageEngine(Protocol):
     name: str
     vae_scale_factor: int
     """Pixels per latent pixel: sizes must be multiples of it (8 for real SD, 2 for tiny-sd)."""
+    native_size: int
+    """The width and height the model was trained at (what OpenAI's `size: "auto"` gets)."""
 
     def generate(self, job: GenerationJob) -> GenerationResult:
         """Blocking; called in a worker thread, at most `concurrency` at a time."""

@@ -14,6 +14,7 @@ from nexa_common.service import ModelStatus, add_model_routes, install_common, l
 from . import chat, completions
 from .batched_engine import BatchedEngine
 from .engine import TextEngine
+from .gguf_header import trained_context
 from .llama_engine import LlamaEngine
 from .prompting import make_renderer
 from .runtime import Runtime
@@ -36,7 +37,7 @@ def _load_engine(path: Path, backend: Backend, settings: Settings) -> TextEngine
     if backend is not Backend.GGUF:
         raise ModelError(f"the text service runs GGUF and ONNX models, not {backend.value} ones")
     options = {
-        "n_ctx": settings.n_ctx,
+        "n_ctx": settings.context_size(trained_context(path)),
         "n_threads": settings.n_threads,
         "n_batch": settings.n_batch,
         "n_gpu_layers": settings.n_gpu_layers,
@@ -58,7 +59,8 @@ def _load_onnx_engine(path: Path, settings: Settings) -> TextEngine:
             f"'{path.name}' is an ONNX model, and the ONNX backend is not installed "
             f"({exc.name} is missing): pip install 'nexa-text[onnx]'"
         ) from exc
-    return OnnxEngine(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+    # The engine takes the smaller of this and the folder's own context_length.
+    return OnnxEngine(path, n_ctx=settings.context_size(None), n_threads=settings.n_threads)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -15,6 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from nexa_common.errors import APIError, error_body, error_responses
+from nexa_common.fields import account_fields
+from nexa_common.schema_reader import RELAXED_HEADER, relaxed_header
 from nexa_common.schemas.text import (
     AssistantMessage,
     ChatChoice,
@@ -32,7 +34,7 @@ from nexa_common.schemas.text import (
 )
 
 from . import engine as engine_types
-from .grammars import SchemaError, json_object_grammar, json_schema_grammar, tool_call_grammar
+from .grammars import Grammar, SchemaError, json_object_grammar, json_schema_grammar, tool_call_grammar
 from .prompting import PromptError, chat_prompt_tokens, tool_instructions
 from .runtime import Delta, Outcome, Runtime, watch_disconnect
 from .serving import RuntimeDep, admit, answer, chat_logprobs, model_name, new_id, now, require_supported, sampling
@@ -50,12 +52,16 @@ class _Prepared:
     sequence: engine_types.Sequence
     stops: list[str]
     plan: ToolPlan | None
+    legacy_function_call: bool
+    """Fill the legacy `function_call` beside `tool_calls` (the seed's route only; OpenAI sends null)."""
+    headers: dict[str, str]
+    """Said with the answer: where the schemas were relaxed."""
 
 
 def _prepare(runtime: Runtime, body: ChatCompletionRequest, must_call: bool) -> _Prepared:
     plan = plan_tools(body, must_call=must_call)
     limit = runtime.settings.max_schema_bytes
-    grammar: str | None = None
+    grammar: Grammar | None = None
     system_extra: str | None = None
     try:
         if plan is not None:
@@ -70,7 +76,7 @@ def _prepare(runtime: Runtime, body: ChatCompletionRequest, must_call: bool) -> 
     except SchemaError as exc:
         param = "tools" if plan is not None else "response_format"
         raise APIError(400, f"Invalid schema: {exc}", param=param, code="invalid_schema") from exc
-    if grammar is not None and (problem := runtime.engine.grammar_error(grammar)) is not None:
+    if grammar is not None and (problem := runtime.engine.grammar_error(grammar.gbnf)) is not None:
         raise APIError(
             400, f"Invalid schema: {problem}", param="tools" if plan else "response_format", code="invalid_schema"
         )
@@ -85,16 +91,26 @@ def _prepare(runtime: Runtime, body: ChatCompletionRequest, must_call: bool) -> 
         ) from exc
     sequence = runtime.sequence(tokens, body.token_limit(), "messages")
     sequence.sampling = sampling(body)
+    if grammar is not None and (body.ignore_eos or body.min_tokens):
+        raise APIError(
+            400,
+            "'ignore_eos' and 'min_tokens' cannot be combined with tools or response_format: the answer must end "
+            "where its JSON ends.",
+            param="ignore_eos" if body.ignore_eos else "min_tokens",
+            code="unsupported_combination",
+        )
+    sequence.min_tokens, sequence.ignore_eos = body.min_tokens, body.ignore_eos
     if must_call and "temperature" not in body.model_fields_set:
         # Extracting arguments is a lookup, not creative writing: unless asked otherwise, decode
         # greedily so the seed's example answers the same every time.
         sequence.sampling = replace(sequence.sampling, temperature=0.0)
-    sequence.grammar = grammar
+    sequence.grammar = grammar.gbnf if grammar is not None else None
+    headers = {RELAXED_HEADER: relaxed_header(grammar.relaxed)} if grammar is not None and grammar.relaxed else {}
     if body.logprobs:
         sequence.top_logprobs = body.top_logprobs or 0
     require_supported(runtime, sequence)
     # A stop sequence inside a tool call would cut its arguments short of valid JSON.
-    return _Prepared(sequence, [] if plan else body.stop_sequences(), plan)
+    return _Prepared(sequence, [] if plan else body.stop_sequences(), plan, must_call, headers)
 
 
 @router.post("/v1/chat/completions", response_model=ChatCompletionResponse, responses=_RESPONSES)
@@ -118,12 +134,13 @@ async def _chat(
     body: ChatCompletionRequest, request: Request, runtime: Runtime, *, must_call: bool, endpoint: str
 ) -> Response:
     arrived = time.perf_counter()
+    account_fields(request, body, strict=runtime.settings.strict_fields)
     prepared = await asyncio.to_thread(_prepare, runtime, body, must_call)
     stack = await admit(request, runtime)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         events = _stream(request, runtime, prepared, arrived, include_usage, endpoint)
-        return EventStream(events, cleanup=stack.aclose)
+        return EventStream(events, cleanup=stack.aclose, headers=prepared.headers)
     return await answer(request, runtime, endpoint, stack, _complete(request, runtime, prepared, arrived))  # type: ignore[no-any-return]
 
 
@@ -162,7 +179,7 @@ async def _complete(request: Request, runtime: Runtime, prepared: _Prepared, arr
     message = AssistantMessage(
         content=content,
         tool_calls=calls,
-        function_call=calls[0].function if calls else None,
+        function_call=calls[0].function if calls and prepared.legacy_function_call else None,
     )
     logprobs = chat_logprobs(runtime, tokens) if prepared.sequence.top_logprobs is not None else None
     response = ChatCompletionResponse(
@@ -172,7 +189,7 @@ async def _complete(request: Request, runtime: Runtime, prepared: _Prepared, arr
         choices=[ChatChoice(message=message, finish_reason=finish, logprobs=logprobs)],  # type: ignore[arg-type]
         usage=_usage(outcome),
     )
-    return JSONResponse(response.model_dump(exclude_none=False))
+    return JSONResponse(response.model_dump(exclude_none=False), headers=prepared.headers)
 
 
 async def _stream(

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from nexa_common.errors import error_body, error_responses
+from nexa_common.fields import account_fields
 from nexa_common.schemas.text import (
     CompletionChoice,
     CompletionChunk,
@@ -56,10 +57,12 @@ async def create_completion(body: CompletionRequest, request: Request, runtime: 
     """Continue `prompt`. Seed clients read `result`; OpenAI clients read `choices`. With
     `stream: true` the answer is server-sent `text_completion` chunks ending with `data: [DONE]`."""
     arrived = time.perf_counter()
+    account_fields(request, body, strict=runtime.settings.strict_fields)
     prompt = body.prompt_text()
     tokens = await asyncio.to_thread(_prompt_tokens, runtime, prompt)
     sequence = runtime.sequence(tokens, body.token_limit(), "prompt")
     sequence.sampling = sampling(body)
+    sequence.min_tokens, sequence.ignore_eos = body.min_tokens, body.ignore_eos
     sequence.top_logprobs = body.logprobs
     require_supported(runtime, sequence)
     stops = body.stop_sequences()

@@ -15,8 +15,12 @@ class Settings(ServiceSettings):
     """Port the text service binds to."""
     model: str = "smollm2"
     """Catalogue name or path of a GGUF model or an ONNX Runtime GenAI folder; its backend picks the engine."""
-    n_ctx: int = Field(default=2048, ge=64, le=1_048_576)
-    """Context size in tokens (prompt plus completion); the seed's `--nctx`."""
+    n_ctx: int | None = Field(default=None, ge=64, le=1_048_576)
+    """Context size in tokens (prompt plus completion); the seed's `--nctx`. Unset: what the model was
+    trained on, at most `MAX_N_CTX`. Never more than the model was trained on."""
+    max_n_ctx: int = Field(default=8192, ge=64, le=1_048_576)
+    """Largest context given by default, to bound memory: the KV cache grows with it (SmolLM2-135M:
+    22.5 MiB per 1k tokens, Gemma 3 270M: 18 MiB per 1k tokens, per sequence slot)."""
     n_threads: int = Field(default_factory=physical_cores, ge=1)
     """CPU threads for decoding (both engines); physical cores, since hyper-threads slow matrix work down."""
     n_batch: int = Field(default=512, ge=1)
@@ -31,5 +35,11 @@ class Settings(ServiceSettings):
     """Sequences generated at once. 1: the one-sequence llama.cpp engine, requests take turns;
     more: the batched engine decodes up to this many together in one context (GGUF models only;
     each slot reserves a KV cache of n_ctx tokens)."""
+
+    def context_size(self, trained: int | None) -> int:
+        """The context to allocate for a model trained on `trained` tokens (None: unknown)."""
+        wanted = self.n_ctx if self.n_ctx is not None else self.max_n_ctx
+        return min(wanted, trained) if trained else wanted
+
     max_schema_bytes: int = Field(default=65_536, ge=1024)
     """Largest JSON schema (tool parameters, response_format) turned into a grammar."""
