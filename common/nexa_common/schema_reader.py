@@ -120,6 +120,29 @@ def escape_pointer(name: str) -> str:
     return name.replace("~", "~0").replace("/", "~1")
 
 
+def _no_nul(value: Any, at: str, what: str) -> None:
+    """Text the grammar makes the model write literally may not hold a NUL: no token can produce
+    one, and llama.cpp ends the whole process when a grammar leaves nothing to sample."""
+    if isinstance(value, str):
+        found = "\x00" in value
+    elif isinstance(value, dict):
+        found = any("\x00" in k for k in value) or any(_has_nul(v) for v in value.values())
+    elif isinstance(value, list):
+        found = any(_has_nul(v) for v in value)
+    else:
+        found = False
+    if found:
+        raise SchemaError(at, f"{what} contains a NUL character, which the model cannot write")
+
+
+def _has_nul(value: Any) -> bool:
+    try:
+        _no_nul(value, "", "")
+    except SchemaError:
+        return True
+    return False
+
+
 def _is_count(value: Any) -> bool:
     return (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or (
         isinstance(value, float) and value.is_integer() and value >= 0
@@ -226,8 +249,10 @@ class _Reader:
         if key == "enum":
             if not isinstance(value, list) or not value:
                 raise SchemaError(at, "'enum' must be a non-empty list")
+            _no_nul(value, at, "'enum'")
             return value  # data: JSON values, never read as keywords
         if key == "const":
+            _no_nul(value, at, "'const'")
             return value
         if key == "required":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -269,6 +294,7 @@ class _Reader:
             raise SchemaError(at, "'properties' must be an object mapping names to schemas")
         props: dict[str, Any] = {}
         for name, sub in value.items():  # names are data: `pattern`, `type`, `$ref` are fine here
+            _no_nul(name, f"{at}/{escape_pointer(name)}", "the property name")
             read = self.schema(sub, f"{at}/{escape_pointer(name)}", depth + 1)
             props[name] = read if read is not None else False
         return props
