@@ -158,32 +158,24 @@ def _instructor(api_base: str, mode_name: str) -> Any:
     return instructor.from_openai(client, mode=getattr(instructor.Mode, mode_name))
 
 
+INSTRUCTOR_REQUEST: dict[str, Any] = {
+    "model": MODEL,
+    "response_model": Person,
+    "messages": [{"role": "user", "content": PERSON_PROMPT}],
+    "max_retries": 1,
+    "temperature": 0,
+    "max_tokens": 80,
+}
+
+
 @pytest.mark.parametrize("mode", ["TOOLS", "JSON_SCHEMA"])
 def test_instructor_modes(api_base: str, mode: str) -> None:
-    client = _instructor(api_base, mode)
-    person = client.chat.completions.create(
-        model=MODEL,
-        response_model=Person,
-        messages=[{"role": "user", "content": PERSON_PROMPT}],
-        max_retries=1,
-        temperature=0,
-        max_tokens=80,
-    )
+    person = _instructor(api_base, mode).chat.completions.create(**INSTRUCTOR_REQUEST)
     assert isinstance(person, Person)
 
 
 def test_instructor_partial_streaming(api_base: str) -> None:
-    client = _instructor(api_base, "TOOLS")
-    partials = list(
-        client.chat.completions.create_partial(
-            model=MODEL,
-            response_model=Person,
-            messages=[{"role": "user", "content": PERSON_PROMPT}],
-            max_retries=1,
-            temperature=0,
-            max_tokens=80,
-        )
-    )
+    partials = list(_instructor(api_base, "TOOLS").chat.completions.create_partial(**INSTRUCTOR_REQUEST))
     # The arguments stream in pieces: several partial objects, the last one complete.
     assert len(partials) > 2
     last = partials[-1]

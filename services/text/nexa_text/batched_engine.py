@@ -196,6 +196,8 @@ class BatchedEngine(LlamaVocab):
             slot = max(free, key=lambda s: _common_prefix(s.tokens, prompt))
             # At least one prompt token is evaluated, so there are logits to sample from.
             keep = max(0, min(_common_prefix(slot.tokens, prompt), len(prompt) - 1))
+            if job.sequence.sampling.seed is not None:
+                keep = 0  # seeded (#22): evaluated whole, so the same request samples the same tokens
             if not llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1):
                 self._forget(slot)
                 keep = 0

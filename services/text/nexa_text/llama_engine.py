@@ -79,6 +79,10 @@ class LlamaEngine(LlamaVocab):
     def generate(self, sequence: Sequence) -> Iterator[Token]:
         llm, s = self._llm, sequence.sampling
         llm.set_seed(s.seed if s.seed is not None else random.randrange(2**31))
+        if s.seed is not None:
+            # Same seed, same output: the prompt is evaluated whole. Reusing a cached prefix splits
+            # the evaluation differently, which changes the logits' last bits, and so samples.
+            llm.reset()
         grammar = LlamaGrammar.from_string(sequence.grammar, verbose=False) if sequence.grammar else None
         produced = 0
 
