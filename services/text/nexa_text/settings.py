@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from nexa_common.settings import ServiceSettings, physical_cores
@@ -35,6 +35,12 @@ class Settings(ServiceSettings):
     """Sequences generated at once. 1: the one-sequence llama.cpp engine, requests take turns;
     more: the batched engine decodes up to this many together in one context (GGUF models only;
     each slot reserves a KV cache of n_ctx tokens)."""
+
+    @field_validator("n_ctx", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # compose passes NEXA_TEXT_N_CTX= when the user sets nothing.
+        return None if isinstance(value, str) and not value.strip() else value
 
     def context_size(self, trained: int | None) -> int:
         """The context to allocate for a model trained on `trained` tokens (None: unknown)."""
