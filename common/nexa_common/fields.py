@@ -17,7 +17,7 @@ multipart audio form) call `account_names` with the names they did not honour.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -47,20 +47,14 @@ class AccountedRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    _advisory_cache: ClassVar[dict[type, frozenset[str]]] = {}
-
     @classmethod
     def advisory_fields(cls) -> frozenset[str]:
         """The names of the fields declared with `Advisory`."""
-        cached = AccountedRequest._advisory_cache.get(cls)
-        if cached is None:
-            cached = frozenset(
-                info.alias or name
-                for name, info in cls.model_fields.items()
-                if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get(_ADVISORY)
-            )
-            AccountedRequest._advisory_cache[cls] = cached
-        return cached
+        return frozenset(
+            info.alias or name
+            for name, info in cls.model_fields.items()
+            if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get(_ADVISORY)
+        )
 
     def unknown_fields(self) -> list[str]:
         """Fields the request sent that this server does not know (`stream_options.x` for nested ones)."""

@@ -14,8 +14,9 @@ annotations dropped, `$ref`s resolved to named definitions, `allOf` merged, `typ
 relaxation recorded with its JSON pointer:
 - a `maxLength`/`maxItems` above `max_repeat` (a grammar unrolls every repetition) is dropped;
   the output is bounded by the request's token limit instead;
-- validation keywords a grammar cannot express (`minimum`, `uniqueItems`, `not`, ...) and
-  patterns it cannot translate are not enforced.
+- validation keywords a grammar cannot express (`uniqueItems`, `not`, bounds of non-integer
+  numbers, ...) and patterns it cannot translate are not enforced.
+Integer bounds are kept, as one inclusive `minimum`/`maximum` pair, for the grammar to enforce.
 Only what cannot be honoured at all is a `SchemaError` (a 400), naming the JSON pointer of the
 offending part: a malformed keyword value, a reference outside the schema or to nothing, a minimum
 length above `max_repeat`, a pattern asking for a NUL character, contradictory bounds, nesting
@@ -26,6 +27,7 @@ Entry point: `read_schema(schema) -> ReadSchema`; `ReadSchema.root` and `.refs` 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,15 +53,17 @@ UNENFORCED = frozenset(
     {
         "not", "if", "then", "else", "dependentSchemas", "dependentRequired", "dependencies",
         "patternProperties", "propertyNames", "contains", "minContains", "maxContains", "uniqueItems",
-        "multipleOf", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minProperties",
-        "maxProperties", "unevaluatedProperties", "unevaluatedItems", "additionalItems",
+        "multipleOf", "minProperties", "maxProperties", "unevaluatedProperties", "unevaluatedItems",
+        "additionalItems",
     }
 )  # fmt: skip
 """Validation keywords a grammar does not express: accepted, not enforced, reported as relaxed."""
 GRAMMAR_FORMATS = frozenset({"date", "time", "date-time", "uuid", "uuid1", "uuid2", "uuid3", "uuid4", "uuid5"})
 """String formats the grammar converter enforces; any other `format` is an annotation."""
 _COUNTS = ("minLength", "maxLength", "minItems", "maxItems")
-_KEPT = frozenset({"type", "enum", "const", "pattern", "format", "required", *_COUNTS})
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+"""Enforced for integers (as bounds of an integer rule); for other numbers not enforced."""
+_KEPT = frozenset({"type", "enum", "const", "pattern", "format", "required", *_COUNTS, *_BOUNDS})
 _NUL_ESCAPE = re.compile(r"\\(?:x0{2}|u0{4}|x\{0+\}|0(?![0-9]))")
 # What llama.cpp's pattern translator cannot express: lookarounds and other `(?` groups, back
 # references, word boundaries, Unicode classes, negated shorthand classes, POSIX classes.
@@ -264,6 +268,10 @@ class _Reader:
             return value
         if key == "pattern":
             return self._pattern(value, at)
+        if key in _BOUNDS:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise SchemaError(at, f"'{key}' must be a number")
+            return value
         if not _is_count(value):  # the length and item counts
             raise SchemaError(at, f"'{key}' must be a non-negative integer")
         return int(value)
@@ -384,10 +392,11 @@ class _Reader:
                 # Siblings of a union hold in every branch (the converter would drop them).
                 rest = {k: v for k, v in out.items() if k not in ("anyOf", "oneOf")}
                 branches = out.get("anyOf", []) + out.get("oneOf", [])
-                out = {"anyOf": [self._merge(rest, branch, at) for branch in branches]}
+                out = {"anyOf": [self._normalise(self._merge(rest, branch, at), at) for branch in branches]}
         if "oneOf" in out:
             out = {"anyOf": out["oneOf"]}  # exclusivity is not enforced; each branch is
         self._strings(out, at)
+        self._numbers(out, at)
         self._arrays(out, at)
         self._objects(out, at)
         return out
@@ -433,6 +442,30 @@ class _Reader:
             del out["format"]  # an annotation, as JSON Schema 2020-12 treats formats by default
         if "pattern" in out and (low is not None or high is not None):
             self.relax(f"{at}/pattern", "'minLength'/'maxLength' beside 'pattern' are not enforced")
+
+    def _numbers(self, out: dict[str, Any], at: str) -> None:
+        present = [key for key in _BOUNDS if key in out]
+        if not present:
+            return
+        if out.get("type") != "integer":
+            for key in present:  # a grammar over decimal digits would be a long way round
+                self.relax(f"{at}/{key}", f"'{key}' is not enforced for non-integer numbers")
+                del out[key]
+            return
+        # Integers: one inclusive range.
+        lows = [math.ceil(out.pop("minimum"))] if "minimum" in out else []
+        highs = [math.floor(out.pop("maximum"))] if "maximum" in out else []
+        if "exclusiveMinimum" in out:
+            lows.append(math.floor(out.pop("exclusiveMinimum")) + 1)
+        if "exclusiveMaximum" in out:
+            highs.append(math.ceil(out.pop("exclusiveMaximum")) - 1)
+        low, high = max(lows, default=None), min(highs, default=None)
+        if low is not None and high is not None and low > high:
+            raise SchemaError(f"{at}/{present[0]}", f"no integer lies between {low} and {high}")
+        if low is not None:
+            out["minimum"] = low
+        if high is not None:
+            out["maximum"] = high
 
     def _arrays(self, out: dict[str, Any], at: str) -> None:
         self._bounds(out, at, "minItems", "maxItems")

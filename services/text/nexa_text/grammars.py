@@ -18,11 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llama_cpp.llama_grammar import JSON_GBNF, SchemaConverter
+from llama_cpp.llama_grammar import JSON_GBNF, RESERVED_NAMES, SchemaConverter
 
 from nexa_common import schema_reader
 from nexa_common.schema_reader import ReadSchema, read_schema
 from nexa_common.schemas.text import Tool
+
+from .integer_ranges import integer_rule
 
 CALL_PREFIX = '{"tool": "'
 CALL_MIDDLE = '", "parameters": '
@@ -53,8 +55,22 @@ def _read(schema: Any, where: str, max_bytes: int, ref_prefix: str) -> ReadSchem
         raise SchemaError(f"{where}, {exc}") from exc
 
 
+class _Converter(SchemaConverter):
+    """llama-cpp-python's converter, plus integer bounds (it writes any integer for `minimum: 1`)."""
+
+    def visit(self, schema: dict[str, Any], name: str) -> str:
+        bounded = "minimum" in schema or "maximum" in schema
+        if schema.get("type") == "integer" and bounded and "enum" not in schema and "const" not in schema:
+            rule_name = name + "-" if name in RESERVED_NAMES else name or "root"
+            rule = integer_rule(schema.get("minimum"), schema.get("maximum"))
+            added: str = self._add_rule(rule_name, f"{rule} space")
+            return added
+        visited: str = super().visit(schema, name)
+        return visited
+
+
 def _converter() -> SchemaConverter:
-    return SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    return _Converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
 
 
 def _visit(converter: SchemaConverter, read: ReadSchema, rule: str, where: str) -> str:
