@@ -226,7 +226,7 @@ def test_bad_requests_are_400_and_the_service_stays_up(http: httpx.Client, field
 
 
 def test_bad_openai_sizes_are_400(http: httpx.Client) -> None:
-    for size in ("64", "64x", "auto", "63x64", "64x4096", "99999x64"):
+    for size in ("64", "64x", "Auto", "63x64", "64x4096", "99999x64"):  # "auto" is the native size
         response = http.post("/v1/images/generations", json={"prompt": "x", "size": size, "sample_steps": 2})
         assert response.status_code == 400, (size, response.text)
         assert error_of(response)["param"] == "size"
