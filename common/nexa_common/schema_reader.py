@@ -69,6 +69,7 @@ _NUL_ESCAPE = re.compile(r"\\(?:x0{2}|u0{4}|x\{0+\}|0(?![0-9]))")
 # references, word boundaries, Unicode classes, negated shorthand classes, POSIX classes.
 _UNTRANSLATABLE = re.compile(r"\\(?:[1-9bBpPkDWSc]|x\{)|\(\?|\[\[:")
 # Shorthand classes, spelled for a JSON string (raw tabs and newlines are not allowed in one).
+_NOT_IN_JSON_STRING = '"\\\\\\x00-\\x1F'
 _SHORTHAND = {"d": ("[0-9]", "0-9"), "w": ("[A-Za-z0-9_]", "A-Za-z0-9_"), "s": ("[ ]", " ")}
 _REPEAT = re.compile(r"(?<!\\)\{(\d+)(?:(,)(\d*))?\}")
 
@@ -163,7 +164,7 @@ def _grammar_pattern(pattern: str) -> str | None:
         return None
     if _UNTRANSLATABLE.search(pattern):
         return None
-    out, in_class, i = [], False, 0
+    out, in_class, negated, i = [], False, False, 0
     while i < len(pattern):
         c = pattern[i]
         if c == "\\" and i + 1 < len(pattern):
@@ -173,8 +174,13 @@ def _grammar_pattern(pattern: str) -> str | None:
             continue
         if c == "[" and not in_class:
             in_class = True
+            negated = pattern.startswith("^", i + 1)
         elif c == "]" and in_class:
             in_class = False
+            if negated:
+                # A negated class would admit a raw quote, backslash or control character, which
+                # would end or break the JSON string: they are excluded too.
+                out.append(_NOT_IN_JSON_STRING)
         out.append(c)
         i += 1
     core = "".join(out)

@@ -104,3 +104,15 @@ def test_integer_rule_admits_exactly_the_range(low: int | None, high: int | None
         expected = (low is None or value >= low) and (high is None or value <= high)
         assert bool(rule.fullmatch(str(value))) == expected, value
     assert not any(rule.fullmatch(text) for text in ("01", "-0", "00", "+1", "1.0", ""))
+
+
+def test_patterns_are_anchored_and_kept_inside_a_json_string() -> None:
+    def pattern_of(pattern: str) -> str:
+        return str(read_schema({"type": "string", "pattern": pattern}).root.get("pattern"))
+
+    assert pattern_of("^[a-z]+$") == "^[a-z]+$"
+    assert pattern_of("abc") == "^.*(abc).*$"  # JSON Schema patterns match anywhere
+    assert pattern_of("^\\d{3}$") == "^[0-9]{3}$"
+    assert pattern_of("^[^,]+$") == '^[^,"\\\\\\x00-\\x1F]+$'  # no raw quote, backslash or control
+    relaxed = read_schema({"type": "string", "pattern": "^(?=a)\\w+$"})
+    assert "pattern" not in relaxed.root and relaxed.relaxed[0].pointer == "/pattern"
