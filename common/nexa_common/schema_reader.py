@@ -36,7 +36,11 @@ from urllib.parse import unquote
 RELAXED_HEADER = "X-Nexa-Schema-Relaxed"
 """Response header naming where a request's schemas were relaxed (`<field>#<pointer>: <reason>; ...`)."""
 MAX_REPEAT = 2048
-"""Largest repetition count a grammar is built with (llama.cpp unrolls `{n,m}` into rules)."""
+"""Largest minimum count (`minLength`, `minItems`, `{n,}`) a grammar is built with: the converter
+spells each required repetition out."""
+MAX_SPAN = 1000
+"""Largest span between a minimum and a maximum count: the converter nests one optional group per
+allowed extra repetition, and llama.cpp refuses a grammar nested deeper than about 1000 groups."""
 MAX_DEPTH = 32
 MAX_NODES = 20_000
 
@@ -292,8 +296,8 @@ class _Reader:
             low, comma, high = match.group(1), match.group(2), match.group(3)
             if int(low) > self.max_repeat:
                 raise SchemaError(at, f"'pattern' repeats at least {low} times; at most {self.max_repeat} is supported")
-            if comma and high and int(high) > self.max_repeat:
-                self.relax(at, f"'pattern' repetition upper bound {high} above {self.max_repeat} relaxed to none")
+            if comma and high and int(high) - int(low) > MAX_SPAN:
+                self.relax(at, f"'pattern' repetition {{{low},{high}}} spans more than {MAX_SPAN}: upper bound relaxed")
                 return "{" + low + ",}"
             return match.group(0)
 
@@ -498,8 +502,8 @@ class _Reader:
             raise SchemaError(
                 f"{at}/{low_key}", f"'{low_key}' {low} is above the {self.max_repeat} a grammar can enforce"
             )
-        if high is not None and high > self.max_repeat:
-            self.relax(f"{at}/{high_key}", f"'{high_key}' {high} above {self.max_repeat} relaxed: max_tokens bounds it")
+        if high is not None and high - (low or 0) > MAX_SPAN:
+            self.relax(f"{at}/{high_key}", f"'{high_key}' {high} too large for a grammar, relaxed: max_tokens bounds it")
             del out[high_key]
 
     def _objects(self, out: dict[str, Any], at: str) -> None:

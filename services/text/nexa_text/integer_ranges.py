@@ -13,6 +13,12 @@ MAX_DIGITS = 16
 _TOP = 10**MAX_DIGITS - 1
 
 
+def _digits(count: int) -> str:
+    # Spelled out: llama.cpp refuses `x{n}` in a grammar with many rules (it multiplies the rule
+    # count by n against a fixed threshold), and a request's tools make many rules.
+    return " ".join(["[0-9]"] * count)
+
+
 def _digit(low: int, high: int) -> str:
     return f'"{low}"' if low == high else f"[{low}-{high}]"
 
@@ -34,7 +40,7 @@ def _same_length(low: str, high: str) -> list[str]:
     upper_tail = " | ".join(_same_length("0" * rest, high[prefix + 1 :]))
     out = [f'{head}"{a}" ({lower_tail})']
     if a + 1 <= b - 1:
-        out.append(f"{head}{_digit(a + 1, b - 1)} [0-9]{{{rest}}}")
+        out.append(f"{head}{_digit(a + 1, b - 1)} {_digits(rest)}")
     out.append(f'{head}"{b}" ({upper_tail})')
     return out
 
@@ -49,7 +55,7 @@ def _non_negative(low: int, high: int) -> list[str]:
         if a > b:
             continue
         if a == first and b == last and digits > 1:
-            out.append(f"[1-9] [0-9]{{{digits - 1}}}")  # every number of this length
+            out.append(f"[1-9] {_digits(digits - 1)}")  # every number of this length
         else:
             out.extend(_same_length(str(a), str(b)))
     return out
