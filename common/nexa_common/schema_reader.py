@@ -503,7 +503,9 @@ class _Reader:
                 f"{at}/{low_key}", f"'{low_key}' {low} is above the {self.max_repeat} a grammar can enforce"
             )
         if high is not None and high - (low or 0) > MAX_SPAN:
-            self.relax(f"{at}/{high_key}", f"'{high_key}' {high} too large for a grammar, relaxed: max_tokens bounds it")
+            self.relax(
+                f"{at}/{high_key}", f"'{high_key}' {high} too large for a grammar, relaxed: max_tokens bounds it"
+            )
             del out[high_key]
 
     def _objects(self, out: dict[str, Any], at: str) -> None:

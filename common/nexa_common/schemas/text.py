@@ -1,6 +1,6 @@
-"""Text generation wire types: the seed's requests and responses and OpenAI's, in one set of models.
+"""Text generation wire types: Nexa's requests and responses and OpenAI's, in one set of models.
 
-Seed clients send `max_new_tokens` and `stop_words` and read `result`; OpenAI clients send
+Nexa's clients send `max_new_tokens` and `stop_words` and read `result`; OpenAI clients send
 `max_completion_tokens` (or its older name `max_tokens`) and `stop` and read `choices`. Both are
 accepted and both are answered.
 
@@ -40,7 +40,7 @@ class SamplingParams(AccountedRequest):
         default=None, ge=1, le=1_000_000, description="Most tokens to generate (OpenAI's older name)."
     )
     max_new_tokens: int | None = Field(
-        default=None, ge=1, le=1_000_000, description="Most tokens to generate (seed name)."
+        default=None, ge=1, le=1_000_000, description="Most tokens to generate (Nexa's name)."
     )
     min_tokens: int = Field(
         default=0, ge=0, le=1_000_000, description="End-of-text is not sampled before this many tokens (vLLM's name)."
@@ -59,7 +59,7 @@ class SamplingParams(AccountedRequest):
         default=None, description="Sequences that end generation (OpenAI name)."
     )
     stop_words: list[Annotated[str, Field(min_length=0, max_length=256)]] | None = Field(
-        default=None, description="Sequences that end generation (seed name)."
+        default=None, description="Sequences that end generation (Nexa's name)."
     )
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="Same seed, same request → same output.")
     stream: bool = Field(default=False, description="Answer as server-sent events.")
@@ -174,7 +174,7 @@ class CompletionResponse(BaseModel):
     model: str
     choices: list[CompletionChoice]
     usage: Usage
-    result: str = Field(description="The generated text (the seed's field).")
+    result: str = Field(description="The generated text (Nexa's field).")
 
 
 class CompletionChunk(BaseModel):
@@ -332,7 +332,7 @@ class ChatCompletionRequest(SamplingParams):
 
 
 class FunctionCallingRequest(ChatCompletionRequest):
-    """The seed's /v1/function-calling request: a chat request that must carry tools."""
+    """Nexa's /v1/function-calling request: a chat request that must carry tools."""
 
     tools: list[Tool] = Field(min_length=1, max_length=128)  # type: ignore[assignment]
 
@@ -341,7 +341,7 @@ class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None
     tool_calls: list[ToolCall] | None = None
-    function_call: FunctionCall | None = Field(default=None, description="The seed's (and OpenAI's legacy) field.")
+    function_call: FunctionCall | None = Field(default=None, description="Nexa's (and OpenAI's legacy) field.")
 
 
 class ChatChoice(BaseModel):

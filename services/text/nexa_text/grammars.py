@@ -16,15 +16,20 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from llama_cpp.llama_grammar import JSON_GBNF, RESERVED_NAMES, SchemaConverter
+from typing import TYPE_CHECKING, Any
 
 from nexa_common import schema_reader
 from nexa_common.schema_reader import ReadSchema, read_schema
 from nexa_common.schemas.text import Tool
 
 from .integer_ranges import integer_rule
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_grammar import SchemaConverter
+
+# llama-cpp-python's schema converter is imported where a grammar is built, never at import time:
+# only engines with grammar support (engine.GrammarSupport) get grammars, so the ONNX backend runs
+# without llama-cpp-python installed.
 
 CALL_PREFIX = '{"tool": "'
 CALL_MIDDLE = '", "parameters": '
@@ -55,22 +60,23 @@ def _read(schema: Any, where: str, max_bytes: int, ref_prefix: str) -> ReadSchem
         raise SchemaError(f"{where}, {exc}") from exc
 
 
-class _Converter(SchemaConverter):
-    """llama-cpp-python's converter, plus integer bounds (it writes any integer for `minimum: 1`)."""
-
-    def visit(self, schema: dict[str, Any], name: str) -> str:
-        bounded = "minimum" in schema or "maximum" in schema
-        if schema.get("type") == "integer" and bounded and "enum" not in schema and "const" not in schema:
-            rule_name = name + "-" if name in RESERVED_NAMES else name or "root"
-            rule = integer_rule(schema.get("minimum"), schema.get("maximum"))
-            added: str = self._add_rule(rule_name, f"{rule} space")
-            return added
-        visited: str = super().visit(schema, name)
-        return visited
-
-
 def _converter() -> SchemaConverter:
-    return _Converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    from llama_cpp.llama_grammar import RESERVED_NAMES, SchemaConverter
+
+    class BoundedIntegers(SchemaConverter):  # type: ignore[misc]
+        """llama-cpp-python's converter, plus integer bounds (it writes any integer for `minimum: 1`)."""
+
+        def visit(self, schema: dict[str, Any], name: str) -> str:
+            bounded = "minimum" in schema or "maximum" in schema
+            if schema.get("type") == "integer" and bounded and "enum" not in schema and "const" not in schema:
+                rule_name = name + "-" if name in RESERVED_NAMES else name or "root"
+                rule = integer_rule(schema.get("minimum"), schema.get("maximum"))
+                added: str = self._add_rule(rule_name, f"{rule} space")
+                return added
+            visited: str = super().visit(schema, name)
+            return visited
+
+    return BoundedIntegers(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
 
 
 def _visit(converter: SchemaConverter, read: ReadSchema, rule: str, where: str) -> str:
@@ -144,4 +150,6 @@ def json_schema_grammar(schema: Any, max_bytes: int, where: str = "response_form
 
 
 def json_object_grammar() -> Grammar:
+    from llama_cpp.llama_grammar import JSON_GBNF
+
     return Grammar(JSON_GBNF)
