@@ -438,7 +438,7 @@ down() {
     fi
     # Volumes the kubelet mounted (Secrets are tmpfs), deepest first.
     if [ -d "$STATE" ]; then
-        findmnt -rn -o TARGET | grep "^$STATE/" | sort -r | while read -r mount; do
+        findmnt -rn -o TARGET | { grep "^$STATE/" || true; } | sort -r | while read -r mount; do
             umount "$mount" 2>/dev/null || umount -l "$mount"
         done
     fi
@@ -448,7 +448,7 @@ down() {
     for family in iptables ip6tables; do
         command -v "$family" >/dev/null || continue
         for table in filter nat mangle; do
-            "$family-save" -t "$table" 2>/dev/null | grep -E '^-A [A-Z]+ .*-j KUBE-' | grep -vE '^-A KUBE-' |
+            "$family-save" -t "$table" 2>/dev/null | { grep -E '^-A [A-Z]+ .*-j KUBE-' || true; } |
                 sed 's/^-A /-D /' | while read -r rule; do
                 # a rule as iptables-save wrote it, quoted comments included
                 eval "$family" -t "$table" "$rule" || log "could not remove ($family -t $table) $rule"
