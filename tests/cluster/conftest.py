@@ -35,9 +35,10 @@ def timings(request: pytest.FixtureRequest) -> list[str]:
     return request.config.stash[TIMINGS]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kube(timings: list[str]) -> Iterator[Kube]:
-    """The cluster, up for the session and taken down after it (NEXA_KUBE_KEEP=1 leaves it running)."""
+    """The cluster, up for the module that uses it and taken down after it, so that it holds no memory
+    while the rest of the suite runs (NEXA_KUBE_KEEP=1 leaves it running)."""
     require_cluster()
     started = time.monotonic()
     try:

@@ -6,8 +6,9 @@ the model cache filled by the init containers into a claim bound to a hostPath P
 API keys from the chart's Secret, chat (streamed and not), transcription, txt2img, /v1/models;
 then the text pod is killed (503s, a new pod, service back, audio answering throughout); then a
 `helm upgrade` changes the text model's context size and rolls only the text Deployment; then
-`helm uninstall` leaves nothing but the model cache it is told to keep, and a second install
-reuses that cache instead of building the models again.
+`helm uninstall` leaves nothing but the model cache it is told to keep, a second install
+reuses that cache instead of building the models again, and with `keep` off an uninstall leaves
+nothing at all.
 
 What this cluster cannot show, and where it is checked instead: there is no metrics-server (an HPA
 is created and accepted, but cannot scale), no NetworkPolicy engine (policies are accepted, not
@@ -22,7 +23,6 @@ import json
 import secrets
 import struct
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +34,7 @@ import openai
 import pytest
 import yaml
 from kube_helpers import CHART, REPO, Helm, Kube, Manifest, deployment_available, port_forward, wait_until
+from support import chat_status, status_runs, transcribing
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(3600)]
 
@@ -44,6 +45,8 @@ MODEL_PULL = "model-pull"
 CLAIM = f"{RELEASE}-models"
 VOLUME = "nexa-ci-models"  # the PersistentVolume (cluster-scoped) the test provides for the claim
 API_KEY = f"ci-{secrets.token_hex(8)}"
+# Every namespaced kind the chart creates (or Kubernetes derives from them), for "nothing left behind".
+RELEASE_KINDS = "all,secrets,configmaps,serviceaccounts,pvc,pdb,hpa,networkpolicies,endpoints,ingresses"
 # A prompt longer than the smaller context the upgrade sets, shorter than the default one.
 LONG_PROMPT = " ".join(["The quick brown fox jumps over the lazy dog."] * 130)  # ~1300 tokens
 
@@ -209,7 +212,9 @@ def test_the_chart_chose_the_api_versions_this_cluster_serves(kube: Kube, releas
     assert {p["metadata"]["name"] for p in policies} == {f"{RELEASE}-{c}" for c in COMPONENTS[1:]}
 
 
-def test_cluster_dns_resolves_the_routers_upstreams_to_their_services(kube: Kube, release: Install) -> None:
+def test_cluster_dns_resolves_the_routers_upstreams_and_nothing_leaves_the_cluster(
+    kube: Kube, release: Install
+) -> None:
     router = release.pod_name("router")
     (container,) = kube.get("pod", "-n", NAMESPACE, router)["spec"]["containers"]
     upstreams = {e["name"]: e["value"] for e in container["env"] if e["name"].endswith("_URL")}
@@ -221,6 +226,18 @@ def test_cluster_dns_resolves_the_routers_upstreams_to_their_services(kube: Kube
         script = f"import socket; print(socket.gethostbyname({host!r}))"
         resolved = kube.run("exec", "-n", NAMESPACE, router, "--", "python3", "-c", script).stdout.strip()
         assert resolved == service["spec"]["clusterIP"], f"{host} -> {resolved}"
+
+    # Pods reach nothing outside the cluster: no name resolves, no address has a route (203.0.113.1 is
+    # a documentation address; ENETUNREACH comes from the pod's routing table, before any packet).
+    script = (
+        "import errno, socket\n"
+        "try:\n    socket.gethostbyname('pypi.org'); print('resolved')\n"
+        "except socket.gaierror:\n    print('unresolved')\n"
+        "try:\n    socket.create_connection(('203.0.113.1', 80), timeout=3); print('connected')\n"
+        "except OSError as exc:\n    print(errno.errorcode.get(exc.errno, exc))\n"
+    )
+    outside = kube.run("exec", "-n", NAMESPACE, router, "--", "python3", "-c", script).stdout.split()
+    assert outside == ["unresolved", "ENETUNREACH"]
 
 
 def test_api_keys_from_the_charts_secret_are_enforced(api: str) -> None:
@@ -266,70 +283,36 @@ def test_txt2img_with_the_tiny_pipeline(api: str) -> None:
     assert struct.unpack(">II", png[16:24]) == (64, 96)
 
 
-def _runs(statuses: list[int]) -> str:
-    """[503, 503, 200] -> '503x2 200x1'."""
-    runs: list[list[int]] = []
-    for status in statuses:
-        if runs and runs[-1][0] == status:
-            runs[-1][1] += 1
-        else:
-            runs.append([status, 1])
-    return " ".join(f"{s}x{n}" for s, n in runs)
-
-
 def test_killed_text_pod_gives_503s_and_is_replaced_while_audio_keeps_answering(
     kube: Kube, release: Install, api: str, shared_data: Path, timings: list[str]
 ) -> None:
-    audio_bytes = (shared_data / "jfk.flac").read_bytes()
-    audio_statuses: list[int] = []
-    stop = threading.Event()
-
-    def transcribe_until_stopped() -> None:
-        with httpx.Client(base_url=api, timeout=120, headers=auth()) as http:
-            for _ in range(500):  # bounded; stopped long before
-                if stop.is_set():
-                    return
-                files = {"file": ("jfk.flac", audio_bytes, "audio/flac")}
-                audio_statuses.append(http.post("/v1/audio/transcriptions", files=files).status_code)
-
-    def chat(http: httpx.Client) -> int:
-        body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
-        try:
-            return http.post("/v1/chat/completions", json=body).status_code
-        except httpx.HTTPError:
-            return -1
-
     old_pod = release.pod_name("text")
-    worker = threading.Thread(target=transcribe_until_stopped, daemon=True)
-    worker.start()
-    try:
-        with httpx.Client(base_url=api, timeout=120, headers=auth()) as http:
-            assert chat(http) == 200
-            killed = time.monotonic()
-            kube.run("delete", "pod", "-n", NAMESPACE, old_pod, "--grace-period=0", "--force", "--wait=false")
-            seen: list[int] = []
-            deadline = killed + 300
-            while time.monotonic() < deadline and len(seen) < 5000 and (503 not in seen or seen[-1] != 200):
-                seen.append(chat(http))
-                if seen[-20:] == [200] * 20:
-                    break  # answered throughout: fail below rather than wait out the deadline
-                time.sleep(0.05)
-            restored = time.monotonic() - killed
-        summary = _runs(seen)
-        assert 503 in seen, f"the router should answer 503 while no text pod is ready; got {summary}"
-        assert seen[-1] == 200, f"text did not answer again within 300 s; got {summary}"
-        # A request already on its way to the old pod may find the connection dropped (502).
-        assert set(seen) <= {200, 502, 503}, f"unexpected text answers: {summary}\n{kube.describe(NAMESPACE)}"
-    finally:
-        stop.set()
-        worker.join(180)
+    with (
+        transcribing(api, (shared_data / "jfk.flac").read_bytes(), auth()) as audio_statuses,
+        httpx.Client(base_url=api, timeout=120, headers=auth()) as http,
+    ):
+        assert chat_status(http) == 200
+        killed = time.monotonic()
+        kube.run("delete", "pod", "-n", NAMESPACE, old_pod, "--grace-period=0", "--force", "--wait=false")
+        seen: list[int] = []
+        while time.monotonic() < killed + 300 and len(seen) < 5000 and (503 not in seen or seen[-1] != 200):
+            seen.append(chat_status(http))
+            if seen[-20:] == [200] * 20:
+                break  # answered throughout: fail below rather than wait out the deadline
+            time.sleep(0.05)
+        restored = time.monotonic() - killed
+    summary = status_runs(seen)
+    assert 503 in seen, f"the router should answer 503 while no text pod is ready; got {summary}"
+    assert seen[-1] == 200, f"text did not answer again within 300 s; got {summary}"
+    # A request already on its way to the old pod may find the connection dropped (502).
+    assert set(seen) <= {200, 502, 503}, f"unexpected text answers: {summary}\n{kube.describe(NAMESPACE)}"
     new_pod = release.pod_name("text")
     assert new_pod != old_pod, "the ReplicaSet should have replaced the deleted pod"
     assert deployment_available(release.deployment("text"))
-    assert audio_statuses and set(audio_statuses) == {200}, f"audio failed meanwhile: {_runs(audio_statuses)}"
+    assert audio_statuses and set(audio_statuses) == {200}, f"audio failed meanwhile: {status_runs(audio_statuses)}"
     timings.append(
         f"text pod killed -> answering again through the router: {restored:.0f} s ({summary}); "
-        f"audio meanwhile: {_runs(audio_statuses)}"
+        f"audio meanwhile: {status_runs(audio_statuses)}"
     )
 
 
@@ -367,25 +350,26 @@ def test_upgrade_changing_the_context_size_rolls_only_the_text_deployment(
     timings.append(f"helm upgrade --wait (text context 2048 -> 1024, one Deployment rolled): {took:.0f} s")
 
 
+def node_containers(namespace: str) -> list[str]:
+    """IDs of the Docker containers (pod sandboxes included) the kubelet made for pods of `namespace`."""
+    filter_ = f"label=io.kubernetes.pod.namespace={namespace}"
+    done = subprocess.run(["docker", "ps", "-aq", "--filter", filter_], capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
 def test_uninstall_leaves_only_the_kept_model_cache(kube: Kube, release: Install, model_volume: Path) -> None:
     release.helm.uninstall(RELEASE)
     assert RELEASE not in release.helm.releases()
     wait_until("the release's pods gone", lambda: not kube.items("pods", "-n", NAMESPACE), 180)
     selector = f"app.kubernetes.io/instance={RELEASE}"
-    kinds = "all,secrets,configmaps,serviceaccounts,pvc,pdb,hpa,networkpolicies,endpoints"
-    left = [f"{o['kind']}/{o['metadata']['name']}" for o in kube.items(kinds, "-n", NAMESPACE, "-l", selector)]
+    left = [f"{o['kind']}/{o['metadata']['name']}" for o in kube.items(RELEASE_KINDS, "-n", NAMESPACE, "-l", selector)]
     # The chart keeps the model cache claim on purpose (modelCache.persistentVolumeClaim.keep).
     assert left == [f"PersistentVolumeClaim/{CLAIM}"]
     helm_records = kube.items("secrets", "-n", NAMESPACE, "-l", "owner=helm")
     assert helm_records == []
-    # No container of the release is left on the node either.
-    containers = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=io.kubernetes.pod.namespace={NAMESPACE}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert containers == []
+    # No container of the release is left on the node either, once the kubelet's garbage collection
+    # (every minute) has removed the stopped ones.
+    wait_until("the release's containers removed from the node", lambda: not node_containers(NAMESPACE), 180, 5)
     assert kube.get("pvc", "-n", NAMESPACE, CLAIM)["status"]["phase"] == "Bound"
     assert any(model_volume.rglob("model_index.json"))
 
@@ -400,3 +384,19 @@ def test_a_second_install_reuses_the_model_cache(kube: Kube, release: Install) -
     with port_forward(kube, NAMESPACE, f"{RELEASE}-router", 8000) as url:
         body = {"prompt": "a lighthouse", "width": 64, "height": 64, "sample_steps": 2, "seed": 1}
         assert httpx.post(url + "/v1/txt2img", json=body, headers=auth(), timeout=180).status_code == 200
+
+
+def test_uninstall_with_keep_off_leaves_nothing(kube: Kube, release: Install, model_volume: Path) -> None:
+    values = json.loads(json.dumps(release.values))
+    values["modelCache"]["persistentVolumeClaim"]["keep"] = False
+    release.helm.upgrade(release.chart, RELEASE, values)
+    claim = kube.get("pvc", "-n", NAMESPACE, CLAIM)
+    assert "helm.sh/resource-policy" not in claim["metadata"].get("annotations", {})
+    release.helm.uninstall(RELEASE)
+    wait_until("the release's pods gone", lambda: not kube.items("pods", "-n", NAMESPACE), 180)
+    selector = f"app.kubernetes.io/instance={RELEASE}"
+    assert kube.items(RELEASE_KINDS, "-n", NAMESPACE, "-l", selector) == []
+    assert kube.items("secrets", "-n", NAMESPACE, "-l", "owner=helm") == []
+    # The volume is Retain: released by the deleted claim, the models still on the host.
+    wait_until("the volume released", lambda: kube.get("pv", VOLUME)["status"]["phase"] == "Released", 60)
+    assert any(model_volume.rglob("model_index.json"))
