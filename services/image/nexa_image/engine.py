@@ -46,6 +46,8 @@ class ImageEngine(Protocol):
     """Generations run at once."""
     native_size: int
     """The width and height the model was trained at (what OpenAI's `size: "auto"` gets)."""
+    max_steps: int
+    """The most denoising steps the model's scheduler can place (its training timesteps, less its offset)."""
 
     def generate(self, job: GenerationJob, cancel: threading.Event | None = None) -> GenerationResult:
         """Blocking; called in a worker thread, at most `slots` at a time. Raises GenerationCancelled

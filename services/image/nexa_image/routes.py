@@ -28,7 +28,7 @@ from nexa_common.schemas.image import (
     Txt2ImgRequest,
 )
 
-from .engine import GenerationJob
+from .engine import GenerationJob, ImageEngine
 from .generation import GeneratedImage, StateDep, generate, ready_engine, seeds_for
 from .images import decode_image
 from .inputs import decode_base64_image, read_input_file, resolve_input_path
@@ -66,9 +66,9 @@ def _seed_response(request: Request, images: list[GeneratedImage]) -> ImageRespo
     )
 
 
-def _job(body: Txt2ImgRequest, settings: Settings, vae_scale_factor: int) -> GenerationJob:
-    check_size(body.width, body.height, settings, vae_scale_factor)
-    check_steps(body.sample_steps, settings)
+def _job(body: Txt2ImgRequest, settings: Settings, engine: ImageEngine) -> GenerationJob:
+    check_size(body.width, body.height, settings, engine.vae_scale_factor)
+    check_steps(body.sample_steps, settings, engine.max_steps)
     return GenerationJob(
         prompt=body.prompt,
         negative_prompt=body.negative_prompt,
@@ -85,7 +85,7 @@ async def txt2img(body: Txt2ImgRequest, request: Request, state: StateDep) -> Im
     """Generate an image from a prompt (Nexa's route). `url` is an absolute URL of the PNG (see GET /v1/images/files)."""
     account_fields(request, body, strict=state.settings.strict_fields)
     model, engine = ready_engine(state, body.model)
-    job = _job(body, state.settings, engine.vae_scale_factor)
+    job = _job(body, state.settings, engine)
     return _seed_response(request, await generate(request, state, model, job, task="txt2img", save=True))
 
 
@@ -166,7 +166,7 @@ async def img2img(request: Request, state: StateDep) -> ImageResponse:
     body, upload = await _read_img2img(request, settings)
     account_fields(request, body, strict=state.settings.strict_fields)
     model, engine = ready_engine(state, body.model)
-    job = _job(body, settings, engine.vae_scale_factor)
+    job = _job(body, settings, engine)
     check_strength(body.sample_steps, body.strength)
     image = decode_image(_input_image(body, upload, settings), max_pixels=settings.max_input_pixels, param="image")
     job = dataclasses.replace(job, init_image=image.resize((body.width, body.height)), strength=body.strength)
@@ -183,7 +183,7 @@ async def images_generations(body: ImagesGenerationRequest, request: Request, st
     width, height = (engine.native_size, engine.native_size) if body.size == "auto" else parse_size(body.size)
     check_size(width, height, settings, engine.vae_scale_factor, param="size")
     steps = body.sample_steps or settings.default_steps
-    check_steps(steps, settings)
+    check_steps(steps, settings, engine.max_steps)
     job = GenerationJob(
         prompt=body.prompt,
         negative_prompt=body.negative_prompt,
