@@ -12,9 +12,8 @@ from nexa_common.catalogue import Backend, CatalogueEntry, LocalSource, Modality
 from nexa_common.service import ModelStatus, add_model_routes, install_common, load_model
 
 from . import chat, completions
-from .batched_engine import BatchedEngine
 from .engine import TextEngine
-from .llama_engine import LlamaEngine
+from .engines import gguf_engine
 from .prompting import make_renderer
 from .runtime import Runtime
 from .serving import TextState
@@ -35,16 +34,8 @@ def _load_engine(path: Path, backend: Backend, settings: Settings) -> TextEngine
         return _load_onnx_engine(path, settings)
     if backend is not Backend.GGUF:
         raise ModelError(f"the text service runs GGUF and ONNX models, not {backend.value} ones")
-    options = {
-        "n_ctx": settings.n_ctx,
-        "n_threads": settings.n_threads,
-        "n_batch": settings.n_batch,
-        "n_gpu_layers": settings.n_gpu_layers,
-    }
     try:
-        if settings.max_concurrency > 1:
-            return BatchedEngine(path, slots=settings.max_concurrency, **options)
-        return LlamaEngine(path, **options)
+        return gguf_engine(path, settings)
     except ValueError as exc:
         # llama-cpp-python's message carries the file's full path, and /ready's reason reaches clients.
         raise ModelError(f"llama.cpp could not load '{path.name}': not a valid GGUF model for this build") from exc

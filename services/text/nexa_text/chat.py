@@ -26,6 +26,7 @@ from nexa_common.schemas.text import (
     FunctionCall,
     FunctionCallDelta,
     FunctionCallingRequest,
+    PromptTokensDetails,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -132,6 +133,7 @@ def _usage(outcome: Outcome) -> Usage:
         prompt_tokens=outcome.prompt_tokens,
         completion_tokens=outcome.completion_tokens,
         total_tokens=outcome.prompt_tokens + outcome.completion_tokens,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=outcome.cached_tokens),
     )
 
 

@@ -17,6 +17,7 @@ from nexa_common.schemas.text import (
     CompletionChunk,
     CompletionRequest,
     CompletionResponse,
+    PromptTokensDetails,
     Usage,
 )
 
@@ -104,6 +105,7 @@ def _usage(outcome: Outcome) -> Usage:
         prompt_tokens=outcome.prompt_tokens,
         completion_tokens=outcome.completion_tokens,
         total_tokens=outcome.prompt_tokens + outcome.completion_tokens,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=outcome.cached_tokens),
     )
 
 

@@ -11,7 +11,7 @@ _RATE_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000)
 
 
 class TextMetrics:
-    def __init__(self, registry: CollectorRegistry, admission: AdmissionQueue) -> None:
+    def __init__(self, registry: CollectorRegistry, admission: AdmissionQueue, engine: object) -> None:
         self.requests = Counter(
             "nexa_text_requests",
             "Generation requests by endpoint and outcome",
@@ -36,3 +36,16 @@ class TextMetrics:
         )
         self.tokens_generated = Counter("nexa_text_tokens_generated", "Completion tokens generated", registry=registry)
         self.prompt_tokens = Counter("nexa_text_prompt_tokens", "Prompt tokens processed", registry=registry)
+        self.cached_prompt_tokens = Counter(
+            "nexa_text_cached_prompt_tokens", "Prompt tokens reused from the KV cache, not evaluated", registry=registry
+        )
+        slots = Gauge("nexa_text_slots", "Sequences the engine decodes at once", registry=registry)
+        slots.set_function(lambda: admission.concurrency)
+        governor = getattr(engine, "governor", None)
+        if governor is not None:  # the batched engine adapts its threads to the machine's load
+            threads = Gauge("nexa_text_decode_threads", "Threads the engine decodes with now", registry=registry)
+            threads.set_function(lambda: governor.threads)
+            changes = Gauge(
+                "nexa_text_decode_thread_changes", "Times the engine changed its thread count", registry=registry
+            )
+            changes.set_function(lambda: governor.changes)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from nexa_common.settings import ServiceSettings, physical_cores
+from nexa_common.cpu import usable_cores
+from nexa_common.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -17,8 +18,12 @@ class Settings(ServiceSettings):
     """Catalogue name or path of a GGUF model or an ONNX Runtime GenAI folder; its backend picks the engine."""
     n_ctx: int = Field(default=2048, ge=64, le=1_048_576)
     """Context size in tokens (prompt plus completion); the seed's `--nctx`."""
-    n_threads: int = Field(default_factory=physical_cores, ge=1)
-    """CPU threads for decoding (both engines); physical cores, since hyper-threads slow matrix work down."""
+    n_threads: int = Field(default_factory=usable_cores, ge=1)
+    """CPU threads for decoding (both engines): physical cores (hyper-threads slow matrix work
+    down), no more than the CPU affinity mask allows nor than a container's cgroup CPU quota."""
+    adapt_threads: bool = True
+    """Decode with fewer threads while other processes keep them from their cores, back to
+    `n_threads` once the machine is free again (batched engine)."""
     n_batch: int = Field(default=512, ge=1)
     """Prompt tokens evaluated per llama.cpp batch."""
     n_gpu_layers: int = Field(default=0, ge=-1)
@@ -27,9 +32,15 @@ class Settings(ServiceSettings):
     """A llama-cpp-python chat format (e.g. `chatml`, `llama-2`) overriding the GGUF's own template."""
     default_max_tokens: int = Field(default=512, ge=1)
     """Completion length when a request gives none (always capped by the room left in the context)."""
-    max_concurrency: int = Field(default=1, ge=1, le=64)
-    """Sequences generated at once. 1: the one-sequence llama.cpp engine, requests take turns;
-    more: the batched engine decodes up to this many together in one context (GGUF models only;
-    each slot reserves a KV cache of n_ctx tokens)."""
+    max_concurrency: int = Field(default=0, ge=0, le=64)
+    """Sequences generated at once. 0 (default): the batched engine with a slot count derived from
+    the machine and the model (4 per thread, 4 to 16, at least 256 KV cells each); more than 1: the
+    batched engine with that many slots; 1: the one-sequence llama.cpp engine, requests take turns.
+    GGUF models only (ONNX runs one sequence at a time)."""
+    kv_cache_tokens: int = Field(default=0, ge=0, le=4_194_304)
+    """KV cache cells the batched engine's slots share (0: `n_ctx`). Memory grows with this, not
+    with the slot count; when it runs out, the newest sequence waits for room."""
+    prefix_cache: bool = True
+    """Reuse the KV cache of a prompt's longest prefix that any slot holds (batched engine)."""
     max_schema_bytes: int = Field(default=65_536, ge=1024)
     """Largest JSON schema (tool parameters, response_format) turned into a grammar."""
