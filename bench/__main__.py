@@ -19,7 +19,7 @@ from nexa_cli.supervisor import ProcessSpec, Supervisor, free_port
 from nexa_common import catalogue
 from nexa_common.settings import default_cache_dir, physical_cores
 
-from . import engines, media, router_overhead, text
+from . import engines, media, peers, router_overhead, text
 from .harness import Stack
 from .report import render
 
@@ -84,9 +84,18 @@ def main() -> None:
     parser.add_argument(
         "--report-only", action="store_true", help="draw REPORT.md again from the results.json in --out"
     )
+    parser.add_argument(
+        "--only-peers",
+        action="store_true",
+        help="run only the peers section (llama-server, llama-cpp-python's server, ours) into the existing results",
+    )
     args = parser.parse_args()
     if args.report_only:
         (args.out / "REPORT.md").write_text(render(json.loads((args.out / "results.json").read_text())))
+        return
+    if args.only_peers:
+        _stop_on_sigterm()
+        _peers_only(args.out, 2 if args.quick else args.repetitions)
         return
     reps = 2 if args.quick else args.repetitions
     _stop_on_sigterm()
@@ -197,6 +206,30 @@ def main() -> None:
     results["load_average_at_end"] = os.getloadavg()
     _write(results, out)
     print(f"wrote {out / 'results.json'} and {out / 'REPORT.md'}")
+
+
+def _peers_only(out: Path, reps: int) -> None:
+    """`make bench-peers`: the peers section alone, written into the last run's results."""
+    path = out / "results.json"
+    results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    results.setdefault("when", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    results["peers_when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results["peers_load_average_at_start"] = os.getloadavg()
+    from nexa_text.settings import Settings as TextSettings
+
+    settings = TextSettings()
+    gguf = catalogue.resolve("smollm2", default_cache_dir()).path
+    with tempfile.TemporaryDirectory() as logs, Supervisor(Path(logs)) as supervisor:
+        stack = Stack(supervisor)
+        _section(
+            results,
+            out,
+            "peers",
+            lambda: peers.measure(supervisor, stack, gguf, settings.n_threads, settings.n_ctx, reps),
+        )
+    results["peers_load_average_at_end"] = os.getloadavg()
+    _write(results, out)
+    print(f"wrote {path} and {out / 'REPORT.md'}")
 
 
 if __name__ == "__main__":
