@@ -43,6 +43,7 @@ from nexa_common.cpu import IdleCores
 
 from .engine import Delivery, Sequence, Token
 from .llama_engine import LlamaVocab
+from .logprobs import log_softmax, top_alternatives
 from .threads import ThreadGovernor
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ _GGML_TYPE_F16 = 1
 _GGML_TYPE_BF16 = 30
 _NO_KV_SLOT = 1
 """llama_decode's answer when the KV cache has no room for the batch (nothing was evaluated)."""
+ALIVE_CHECK_S = 0.5
+"""How often a consumer waiting for tokens checks that the scheduler thread still runs."""
 
 
 @dataclass
@@ -175,7 +178,13 @@ class BatchedEngine(LlamaVocab):
         self.submit(sequence, out.put)
         try:
             while True:
-                for item in out.get():
+                try:
+                    items = out.get(timeout=ALIVE_CHECK_S)
+                except queue.Empty:
+                    if (problem := self.failure()) is not None:
+                        raise RuntimeError(problem) from None  # never wait on a scheduler that is gone
+                    continue
+                for item in items:
                     if item is None:
                         return
                     if isinstance(item, BaseException):
@@ -184,6 +193,12 @@ class BatchedEngine(LlamaVocab):
         finally:
             # However the consumer stopped, the scheduler frees the slot at its next step.
             sequence.cancel.set()
+
+    def failure(self) -> str | None:
+        """Why the engine cannot generate any more (its scheduler thread died), or None."""
+        if not self._closed and not self._thread.is_alive():
+            return "the batched scheduler thread died"
+        return None
 
     def close(self) -> None:
         if self._closed:
@@ -211,6 +226,20 @@ class BatchedEngine(LlamaVocab):
 
     def _run(self) -> None:
         waiting: list[_Job] = []
+        try:
+            self._schedule(waiting)
+        finally:
+            # However the loop ended (closed, or a bug that escaped it), no consumer waits for tokens
+            # that will never come; `failure` tells the pool the engine is gone.
+            gone = RuntimeError("the engine was closed" if self._closed else "the batched scheduler stopped")
+            for slot in self._slots:
+                if slot.job is not None:
+                    self._finish(slot, gone)
+            for job in waiting:
+                job.deliver([gone])
+            self._flush()
+
+    def _schedule(self, waiting: list[_Job]) -> None:
         while True:
             busy = any(slot.job is not None for slot in self._slots)
             try:
@@ -218,8 +247,6 @@ class BatchedEngine(LlamaVocab):
                 job = self._incoming.get(block=not busy and not waiting)
                 while True:
                     if job is None:
-                        for left in waiting:
-                            left.deliver([RuntimeError("the engine was closed")])
                         return
                     self._admitted += 1
                     job.order = self._admitted
@@ -228,7 +255,7 @@ class BatchedEngine(LlamaVocab):
             except queue.Empty:
                 pass
             try:
-                waiting = self._admit(waiting)
+                waiting[:] = self._admit(waiting)
                 self._step(waiting)
             except Exception as exc:  # keep serving: fail the sequences in flight, not the service
                 log.exception("batched decode step failed")
@@ -457,21 +484,13 @@ class BatchedEngine(LlamaVocab):
 
     def _log_softmax(self, index: int) -> np.ndarray:
         pointer = llama_cpp.llama_get_logits_ith(self._ctx.ctx, index)
-        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).astype(np.float64)
-        logits -= logits.max()
-        result: np.ndarray = logits - np.log(np.exp(logits).sum())
-        return result
+        return log_softmax(np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)))
 
     def _logprobs(self, index: int, top_n: int | None) -> tuple[float | None, dict[int, float] | None]:
         """The alternatives, taken before sampling (the token itself is known only after)."""
         if top_n is None:
             return None, None
-        logprobs = self._log_softmax(index)
-        top: dict[int, float] = {}
-        if top_n > 0:
-            best = np.argpartition(-logprobs, top_n)[:top_n]
-            top = {int(i): float(logprobs[i]) for i in best[np.argsort(-logprobs[best])]}
-        return 0.0, top
+        return 0.0, top_alternatives(self._log_softmax(index), top_n)
 
     def _chosen_logprob(
         self, index: int, token_id: int, top: dict[int, float] | None

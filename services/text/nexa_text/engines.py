@@ -30,14 +30,14 @@ def auto_slots(threads: int, kv_tokens: int, on_gpu: bool) -> int:
 def gguf_engine(path: Path, settings: Settings) -> TextEngine:
     options = {
         "n_ctx": settings.n_ctx,
-        "n_threads": settings.n_threads,
+        "n_threads": settings.threads,
         "n_batch": settings.n_batch,
         "n_gpu_layers": settings.n_gpu_layers,
     }
     if settings.max_concurrency == 1:
         return LlamaEngine(path, **options)
     kv_tokens = max(settings.kv_cache_tokens, settings.n_ctx)
-    slots = settings.max_concurrency or auto_slots(settings.n_threads, kv_tokens, settings.n_gpu_layers != 0)
+    slots = settings.max_concurrency or auto_slots(settings.threads, kv_tokens, settings.n_gpu_layers != 0)
     return BatchedEngine(
         path,
         slots=slots,

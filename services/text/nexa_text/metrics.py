@@ -1,27 +1,34 @@
-"""The text service's own metrics, on the app's registry (next to the HTTP ones)."""
+"""The text service's own metrics, on the app's registry (next to the HTTP ones and the kit's queue
+gauges, `nexa_text_queue_depth` and `nexa_text_running`)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterable
 
-from nexa_common.admission import AdmissionQueue
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from nexa_common.kit.models import ModelPool
 
 _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _RATE_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000)
 
 
 class TextMetrics:
-    def __init__(self, registry: CollectorRegistry, admission: AdmissionQueue, engine: object) -> None:
+    def __init__(self, registry: CollectorRegistry, pool: ModelPool) -> None:
         self.requests = Counter(
             "nexa_text_requests",
             "Generation requests by endpoint and outcome",
             ["endpoint", "outcome"],
             registry=registry,
         )
-        self.queue_depth = Gauge("nexa_text_queue_depth", "Requests waiting for the model", registry=registry)
-        self.queue_depth.set_function(lambda: admission.waiting)
-        self.running = Gauge("nexa_text_running_sequences", "Sequences being generated", registry=registry)
-        self.running.set_function(lambda: admission.running)
+        # The name before the kit's shared `nexa_text_running`; kept for one release.
+        Gauge(
+            "nexa_text_running_sequences",
+            "Sequences being generated (deprecated: nexa_text_running)",
+            registry=registry,
+        ).set_function(lambda: pool.running)
         self.time_to_first_token = Histogram(
             "nexa_text_time_to_first_token_seconds",
             "From request arrival (queueing included) to the first token",
@@ -39,13 +46,30 @@ class TextMetrics:
         self.cached_prompt_tokens = Counter(
             "nexa_text_cached_prompt_tokens", "Prompt tokens reused from the KV cache, not evaluated", registry=registry
         )
-        slots = Gauge("nexa_text_slots", "Sequences the engine decodes at once", registry=registry)
-        slots.set_function(lambda: admission.concurrency)
-        governor = getattr(engine, "governor", None)
-        if governor is not None:  # the batched engine adapts its threads to the machine's load
-            threads = Gauge("nexa_text_decode_threads", "Threads the engine decodes with now", registry=registry)
-            threads.set_function(lambda: governor.threads)
-            changes = Gauge(
-                "nexa_text_decode_thread_changes", "Times the engine changed its thread count", registry=registry
-            )
-            changes.set_function(lambda: governor.changes)
+        registry.register(_EngineGauges(pool))
+
+
+class _EngineGauges(Collector):
+    """Per loaded model: the sequences its engine decodes at once, and (batched engine) the threads
+    it decodes with now and how often that changed (see threads.py)."""
+
+    def __init__(self, pool: ModelPool) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterable[Metric]:
+        slots = GaugeMetricFamily("nexa_text_slots", "Sequences the engine decodes at once", labels=["model"])
+        threads = GaugeMetricFamily("nexa_text_decode_threads", "Threads the engine decodes with now", labels=["model"])
+        changes = GaugeMetricFamily(
+            "nexa_text_decode_thread_changes", "Times the engine changed its thread count", labels=["model"]
+        )
+        for name, model in self._pool.models.items():
+            runtime = model.engine
+            engine = getattr(runtime, "engine", runtime)
+            if engine is None:
+                continue
+            slots.add_metric([name], getattr(engine, "slots", 1))
+            governor = getattr(engine, "governor", None)
+            if governor is not None:
+                threads.add_metric([name], governor.threads)
+                changes.add_metric([name], governor.changes)
+        return [slots, threads, changes]
