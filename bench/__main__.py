@@ -25,8 +25,6 @@ from .report import render
 
 HERE = Path(__file__).resolve().parent
 AUDIO_FILE = HERE.parent.parent / "shared" / "data" / "jfk.flac"
-BATCHED_SLOTS = 8
-"""Sequences the batched text engine decodes together in the concurrency benchmark."""
 
 
 def _section(results: dict[str, Any], out: Path, name: str, measure: Callable[[], Any]) -> None:
@@ -133,17 +131,6 @@ def main() -> None:
             "NEXA_ROUTER_",
             {"NEXA_ROUTER_TEXT_URL": text_url, "NEXA_ROUTER_AUDIO_URL": audio_url, "NEXA_ROUTER_IMAGE_URL": image_url},
         )
-        # The batched engine (a setting, not the default) beside the default one, each behind its
-        # own router, so the concurrency figures of both come from the same run.
-        batched_url = stack.start(
-            "text-batched",
-            "nexa_text",
-            "NEXA_TEXT_",
-            {"NEXA_TEXT_MODEL": "smollm2", "NEXA_TEXT_MAX_CONCURRENCY": str(BATCHED_SLOTS)},
-        )
-        batched_router_url = stack.start(
-            "router-batched", "nexa_router", "NEXA_ROUTER_", {"NEXA_ROUTER_TEXT_URL": batched_url}
-        )
 
         from nexa_audio.settings import Settings as AudioSettings
         from nexa_text.settings import Settings as TextSettings
@@ -157,13 +144,10 @@ def main() -> None:
             finally:
                 direct.llm.close()  # its threads and memory are not needed any more
 
-        def concurrency() -> dict[str, Any]:
-            return text.concurrency(
-                {"one_sequence": router_url, "batched": batched_router_url},
-                (1, 4, 8),
-                max(2, reps // 2),
-                results["text"]["direct"]["whole_tokens_per_s"]["median"],
-            )
+        def against_peers() -> dict[str, Any]:
+            # Concurrency and a busy machine: our default and one-sequence engines beside
+            # llama-server and llama-cpp-python's server (processes of their own).
+            return peers.measure(supervisor, stack, gguf, text_settings.threads, text_settings.n_ctx, reps)
 
         def audio() -> dict[str, Any]:
             figures = {
@@ -185,9 +169,8 @@ def main() -> None:
             )
             return router_overhead.measure(upstream.spec.url, overhead_router)
 
-        results["concurrency_settings"] = {"batched": {"NEXA_TEXT_MAX_CONCURRENCY": BATCHED_SLOTS}}
         _section(results, out, "text", single_stream)
-        _section(results, out, "concurrency", concurrency)
+        _section(results, out, "peers", against_peers)
         _section(
             results,
             out,

@@ -40,12 +40,18 @@ BUSY_DEADLINE_S = 30.0
 RECOVERY_WINDOW_S = 20.0
 
 
+QUIET_DEADLINE_S = 120.0
+"""A quiet-round answer is cut off after this long (a server collapsing under a busy machine)."""
+BUSY_SERVERS = ("llama-server", "llama-cpp-python", "ours")
+
+
 @dataclass
 class Server:
     name: str
     url: str
     model: str
     pid: int
+    """The process whose memory counts (for ours: the text service, not its router)."""
 
 
 def start_servers(supervisor: Supervisor, stack: Stack, gguf: Path, threads: int, n_ctx: int) -> dict[str, Server]:
@@ -76,9 +82,12 @@ def start_servers(supervisor: Supervisor, stack: Stack, gguf: Path, threads: int
     supervisor.wait_ready(child, 300)
     servers["llama-cpp-python"] = Server("llama-cpp-python", child.spec.url, "smollm2", child.process.pid)
 
-    text = stack.start("peers-text", "nexa_text", "NEXA_TEXT_", {"NEXA_TEXT_MODEL": "smollm2"})
-    router = stack.start("peers-router", "nexa_router", "NEXA_ROUTER_", {"NEXA_ROUTER_TEXT_URL": text})
-    servers["ours"] = Server("ours", router, "smollm2", stack.pids["peers-router"])
+    # Ours: the default settings, and the one-sequence engine beside it (the old default, and the
+    # memory baseline), each behind its own router.
+    for name, env in (("ours", {}), ("ours-one-sequence", {"NEXA_TEXT_MAX_CONCURRENCY": "1"})):
+        text = stack.start(f"peers-text-{name}", "nexa_text", "NEXA_TEXT_", {"NEXA_TEXT_MODEL": "smollm2", **env})
+        router = stack.start(f"peers-router-{name}", "nexa_router", "NEXA_ROUTER_", {"NEXA_ROUTER_TEXT_URL": text})
+        servers[name] = Server(name, router, "smollm2", stack.pids[f"peers-text-{name}"])
     return servers
 
 
@@ -150,14 +159,14 @@ def _rate(rnd: dict[str, Any]) -> float:
 
 def quiet(servers: dict[str, Server], repetitions: int) -> dict[str, Any]:
     for server in servers.values():  # warm-up, excluded
-        asyncio.run(_round(server, 1, MAX_TOKENS))
-        asyncio.run(_round(server, LEVELS[-1], MAX_TOKENS))
+        asyncio.run(_round(server, 1, MAX_TOKENS, QUIET_DEADLINE_S))
+        asyncio.run(_round(server, LEVELS[-1], MAX_TOKENS, QUIET_DEADLINE_S))
     rounds: dict[str, dict[int, list[dict[str, Any]]]] = {name: {n: [] for n in LEVELS} for name in servers}
     for rep in range(repetitions):
         for streams in LEVELS:
             for name, server in servers.items():
                 print(f"  peers, quiet: {name}, {streams} streams, round {rep + 1}/{repetitions}", flush=True)
-                rounds[name][streams].append(asyncio.run(_round(server, streams, MAX_TOKENS)))
+                rounds[name][streams].append(asyncio.run(_round(server, streams, MAX_TOKENS, QUIET_DEADLINE_S)))
     out: dict[str, Any] = {}
     for name in servers:
         rows = {}
@@ -198,8 +207,9 @@ class Burner:
         self.stop()
 
 
-def busy(servers: dict[str, Server], repetitions: int, quiet_single: dict[str, float]) -> dict[str, Any]:
+def busy(all_servers: dict[str, Server], repetitions: int, quiet_single: dict[str, float]) -> dict[str, Any]:
     """One stream at a time with the burner running, then our recovery once it stops."""
+    servers = {name: all_servers[name] for name in BUSY_SERVERS}
     out: dict[str, Any] = {}
     with Burner() as burner:
         time.sleep(1.0)
@@ -246,20 +256,17 @@ def _short_answer_factor(rnd: dict[str, Any]) -> float:
     return max(0.5, 1.0 - ttft / rnd["wall_s"]) if rnd["wall_s"] > 0 else 1.0
 
 
-def memory(stack: Stack, servers: dict[str, Server], repetitions: int) -> dict[str, Any]:
-    """Our default text service beside the one-sequence engine, after the same load (peak RSS)."""
-    one = stack.start("peers-text-one-sequence", "nexa_text", "NEXA_TEXT_", {"NEXA_TEXT_MAX_CONCURRENCY": "1"})
-    one_server = Server("one-sequence", one, "smollm2", stack.pids["peers-text-one-sequence"])
-    default_server = Server("default", stack.urls["peers-text"], "smollm2", stack.pids["peers-text"])
-    for _ in range(max(1, repetitions // 2)):
-        for server in (one_server, default_server):
-            asyncio.run(_round(server, LEVELS[-1], MAX_TOKENS))
-    default_mb, one_mb = peak_rss_mb(default_server.pid), peak_rss_mb(one_server.pid)
+def memory(servers: dict[str, Server]) -> dict[str, Any]:
+    """Peak RSS (VmHWM) of our default text service and of the one-sequence engine's, after the
+    same quiet rounds (same requests, same run)."""
+    default_mb = peak_rss_mb(servers["ours"].pid)
+    one_mb = peak_rss_mb(servers["ours-one-sequence"].pid)
     return {
         "default_peak_rss_mb": round(default_mb, 1),
         "one_sequence_peak_rss_mb": round(one_mb, 1),
         "ratio": default_mb / one_mb,
         "llama_server_peak_rss_mb": round(peak_rss_mb(servers["llama-server"].pid), 1),
+        "llama_cpp_python_peak_rss_mb": round(peak_rss_mb(servers["llama-cpp-python"].pid), 1),
     }
 
 
@@ -277,15 +284,15 @@ def measure(
     step: Callable[[], Any]
     for key, step in (
         ("quiet", lambda: quiet(servers, repetitions)),
+        ("memory", lambda: memory(servers)),
         (
             "busy",
             lambda: busy(
                 servers,
                 max(2, repetitions // 2),
-                {n: results["quiet"][n]["1"]["aggregate_tokens_per_s"]["median"] for n in servers},
+                {n: results["quiet"][n]["1"]["aggregate_tokens_per_s"]["median"] for n in BUSY_SERVERS},
             ),
         ),
-        ("memory", lambda: memory(stack, servers, repetitions)),
     ):
         try:
             results[key] = step()
