@@ -93,7 +93,7 @@ def main() -> None:
         return
     if args.only_peers:
         _stop_on_sigterm()
-        _peers_only(args.out, 2 if args.quick else args.repetitions)
+        _peers_only(args.out, 2 if args.quick else args.repetitions, args.quick)
         return
     reps = 2 if args.quick else args.repetitions
     _stop_on_sigterm()
@@ -147,7 +147,7 @@ def main() -> None:
         def against_peers() -> dict[str, Any]:
             # Concurrency and a busy machine: our default and one-sequence engines beside
             # llama-server and llama-cpp-python's server (processes of their own).
-            return peers.measure(supervisor, stack, gguf, text_settings.threads, text_settings.n_ctx, reps)
+            return peers.measure(supervisor, stack, gguf, text_settings.threads, text_settings.n_ctx, reps, args.quick)
 
         def audio() -> dict[str, Any]:
             figures = {
@@ -191,7 +191,7 @@ def main() -> None:
     print(f"wrote {out / 'results.json'} and {out / 'REPORT.md'}")
 
 
-def _peers_only(out: Path, reps: int) -> None:
+def _peers_only(out: Path, reps: int, quick: bool) -> None:
     """`make bench-peers`: the peers section alone, written into the last run's results."""
     path = out / "results.json"
     results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
@@ -208,7 +208,7 @@ def _peers_only(out: Path, reps: int) -> None:
             results,
             out,
             "peers",
-            lambda: peers.measure(supervisor, stack, gguf, settings.threads, settings.n_ctx, reps),
+            lambda: peers.measure(supervisor, stack, gguf, settings.threads, settings.n_ctx, reps, quick),
         )
     results["peers_load_average_at_end"] = os.getloadavg()
     _write(results, out)

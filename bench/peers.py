@@ -35,13 +35,15 @@ LEVELS = (1, 4, 8)
 LLAMA_SERVER_SLOTS = 8
 BUSY_TOKENS = 48
 """Tokens per answer while the machine is busy (llama-server may make ~1 token/s then)."""
-BUSY_DEADLINE_S = 30.0
-"""A busy-machine answer is cut off after this long; its rate counts what arrived."""
+BUSY_DEADLINE_S = 150.0
+"""A busy-machine answer is cut off after this long; its rate counts what arrived. (Cutting off
+llama-cpp-python's server mid-stream can leave its lock held, hanging every later request: the
+answers are kept short enough to finish instead.)"""
 RECOVERY_WINDOW_S = 20.0
 
 
-QUIET_DEADLINE_S = 120.0
-"""A quiet-round answer is cut off after this long (a server collapsing under a busy machine)."""
+QUIET_DEADLINE_S = 600.0
+"""A quiet-round answer is cut off after this long: only a safety net (see BUSY_DEADLINE_S)."""
 BUSY_SERVERS = ("llama-server", "llama-cpp-python", "ours")
 
 
@@ -157,16 +159,16 @@ def _rate(rnd: dict[str, Any]) -> float:
     return float(rnd["tokens"] / rnd["wall_s"]) if rnd["wall_s"] > 0 else 0.0
 
 
-def quiet(servers: dict[str, Server], repetitions: int) -> dict[str, Any]:
+def quiet(servers: dict[str, Server], repetitions: int, max_tokens: int) -> dict[str, Any]:
     for server in servers.values():  # warm-up, excluded
-        asyncio.run(_round(server, 1, MAX_TOKENS, QUIET_DEADLINE_S))
-        asyncio.run(_round(server, LEVELS[-1], MAX_TOKENS, QUIET_DEADLINE_S))
+        asyncio.run(_round(server, 1, max_tokens, QUIET_DEADLINE_S))
+        asyncio.run(_round(server, LEVELS[-1], max_tokens, QUIET_DEADLINE_S))
     rounds: dict[str, dict[int, list[dict[str, Any]]]] = {name: {n: [] for n in LEVELS} for name in servers}
     for rep in range(repetitions):
         for streams in LEVELS:
             for name, server in servers.items():
                 print(f"  peers, quiet: {name}, {streams} streams, round {rep + 1}/{repetitions}", flush=True)
-                rounds[name][streams].append(asyncio.run(_round(server, streams, MAX_TOKENS, QUIET_DEADLINE_S)))
+                rounds[name][streams].append(asyncio.run(_round(server, streams, max_tokens, QUIET_DEADLINE_S)))
     out: dict[str, Any] = {}
     for name in servers:
         rows = {}
@@ -207,7 +209,9 @@ class Burner:
         self.stop()
 
 
-def busy(all_servers: dict[str, Server], repetitions: int, quiet_single: dict[str, float]) -> dict[str, Any]:
+def busy(
+    all_servers: dict[str, Server], repetitions: int, quiet_single: dict[str, float], busy_tokens: int
+) -> dict[str, Any]:
     """One stream at a time with the burner running, then our recovery once it stops."""
     servers = {name: all_servers[name] for name in BUSY_SERVERS}
     out: dict[str, Any] = {}
@@ -215,12 +219,12 @@ def busy(all_servers: dict[str, Server], repetitions: int, quiet_single: dict[st
         time.sleep(1.0)
         first: dict[str, float] = {}
         for name, server in servers.items():  # the first answer: includes noticing the load
-            first[name] = _rate(asyncio.run(_round(server, 1, BUSY_TOKENS, BUSY_DEADLINE_S)))
+            first[name] = _rate(asyncio.run(_round(server, 1, busy_tokens, BUSY_DEADLINE_S)))
         rates: dict[str, list[float]] = {name: [] for name in servers}
         for rep in range(repetitions):
             for name, server in servers.items():
                 print(f"  peers, busy: {name}, round {rep + 1}/{repetitions}", flush=True)
-                rates[name].append(_rate(asyncio.run(_round(server, 1, BUSY_TOKENS, BUSY_DEADLINE_S))))
+                rates[name].append(_rate(asyncio.run(_round(server, 1, busy_tokens, BUSY_DEADLINE_S))))
         burner.stop()
         stopped = time.perf_counter()
         recovery = _recovery(servers["ours"], quiet_single["ours"], stopped)
@@ -271,19 +275,22 @@ def memory(servers: dict[str, Server]) -> dict[str, Any]:
 
 
 def measure(
-    supervisor: Supervisor, stack: Stack, gguf: Path, threads: int, n_ctx: int, repetitions: int
+    supervisor: Supervisor, stack: Stack, gguf: Path, threads: int, n_ctx: int, repetitions: int, quick: bool = False
 ) -> dict[str, Any]:
+    """`quick`: shorter answers too (a smoke run of the harness, not figures to quote)."""
+    max_tokens, busy_tokens = (32, 16) if quick else (MAX_TOKENS, BUSY_TOKENS)
     servers = start_servers(supervisor, stack, gguf, threads, n_ctx)
     results: dict[str, Any] = {
         "llama_cpp_python": llama_cpp_version(),
         "threads": threads,
         "n_ctx": n_ctx,
-        "max_tokens": MAX_TOKENS,
+        "max_tokens": max_tokens,
+        "busy_tokens": busy_tokens,
         "llama_server_slots": LLAMA_SERVER_SLOTS,
     }
     step: Callable[[], Any]
     for key, step in (
-        ("quiet", lambda: quiet(servers, repetitions)),
+        ("quiet", lambda: quiet(servers, repetitions, max_tokens)),
         ("memory", lambda: memory(servers)),
         (
             "busy",
@@ -291,6 +298,7 @@ def measure(
                 servers,
                 max(2, repetitions // 2),
                 {n: results["quiet"][n]["1"]["aggregate_tokens_per_s"]["median"] for n in BUSY_SERVERS},
+                busy_tokens,
             ),
         ),
     ):

@@ -61,7 +61,8 @@ def _busy(p: dict[str, Any]) -> list[str]:
         return ["", f"Busy machine: not measured ({b['error']})."]
     lines = [
         "",
-        "With one CPU-bound process at nice 10 beside the servers (one stream at a time, 48-token answers): "
+        "With one CPU-bound process at nice 10 beside the servers (one stream at a time, "
+        f"{p.get('busy_tokens', 48)}-token answers): "
         "tokens/s, its ratio to the same server's quiet single stream, and the first answer after the process "
         "started (which includes noticing it).",
         "",

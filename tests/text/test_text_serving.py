@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from text_helpers import USER_DETAIL, metric, sse_events
+from support import metric, sse_events
+from text_helpers import USER_DETAIL
 
 # A prompt SmolLM2 continues for hundreds of tokens at temperature 0, without an end token.
 COUNTING = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8,", "temperature": 0}

@@ -16,7 +16,8 @@ import json
 from typing import Any
 
 import httpx
-from throughput_helpers import COUNTING, data_events, read_metric
+from support import sse_events
+from throughput_helpers import COUNTING, read_metric
 
 PERSON_SCHEMA = {
     "type": "object",
@@ -200,7 +201,8 @@ async def test_streams_of_different_lengths_end_on_their_own_terms(default_url: 
         }
         async with client.stream("POST", "/v1/completions", json=body) as response:
             assert response.status_code == 200
-            return data_events([line async for line in response.aiter_lines()])
+            await response.aread()
+            return sse_events(response.text)
 
     async with httpx.AsyncClient(base_url=default_url, timeout=300) as client:
         results = await asyncio.wait_for(asyncio.gather(*(stream(n) for n in lengths)), 300)

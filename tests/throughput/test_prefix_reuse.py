@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from throughput_helpers import data_events
+from support import sse_events
 
 SYSTEM = (
     "You are a helpful assistant for a bakery. You answer questions about bread, cakes and pastries "
@@ -83,7 +83,8 @@ async def test_a_growing_conversation_reuses_its_earlier_turns(default_url: str,
         body = _chat(history, stream=True, stream_options={"include_usage": True})
         async with reuse.stream("POST", "/v1/chat/completions", json=body) as response:
             assert response.status_code == 200
-            events = data_events([line async for line in response.aiter_lines()])
+            await response.aread()
+            events = sse_events(response.text)
         streamed = "".join(e["choices"][0]["delta"].get("content") or "" for e in events[:-1] if e["choices"])
         evaluated = await _ask(plain, _chat(history))
     usage = events[-2]["usage"]
