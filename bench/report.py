@@ -60,14 +60,15 @@ def _why(r: dict[str, Any], exc: BaseException) -> str:
 
 
 def _header(r: dict[str, Any]) -> list[str]:
+    machine = r.get("machine", {})
     return [
         "# Benchmark report",
         "",
-        f"Measured {r['when']} by `make bench` on {r['machine']['cpus_physical']} physical cores "
-        f"({r['machine']['processor']}, Python {r['machine']['python']}), load average "
+        f"Measured {r.get('when', '?')} by `make bench` on {machine.get('cpus_physical', '?')} physical cores "
+        f"({machine.get('processor', '?')}, Python {machine.get('python', '?')}), load average "
         f"{_load(r.get('load_average_at_start'))} at the start and {_load(r.get('load_average_at_end'))} at the end "
         "(the machine is shared: a load above the core count slows every path alike, since they are interleaved); "
-        f"{r['repetitions']} repetitions per figure "
+        f"{r.get('repetitions', '?')} repetitions per figure "
         "after a warm-up run; medians with (min–max). Every ratio compares paths measured side by side, "
         "interleaved, in the same run.",
     ]

@@ -32,8 +32,10 @@ PROBE_UP_MAX_S = 4.0
 """Trials with a thread more: first after 0.5 s, then backing off to every 4 s while they fail."""
 PROBE_DOWN_S = 20.0
 """Trial with a thread fewer: this often while at a level whose baseline may never have been quiet."""
-IDLE_FOR_PROBE = 0.75
-"""CPUs the machine must have left idle before a trial with a thread more is worth it."""
+IDLE_FOR_PROBE = 0.3
+"""CPUs the machine must have left idle before a trial with a thread more is worth it: a CPU-bound
+neighbour leaves ~0 (a trial would cost a slow step), while our own event loop, router and clients
+leave part of a core idle and must not keep the engine at fewer threads."""
 
 
 def step_key(n_tokens: int) -> tuple[int, int]:
