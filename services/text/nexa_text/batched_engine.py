@@ -126,9 +126,12 @@ class BatchedEngine(LlamaVocab):
         # answer would then depend on what else shares its steps and on what the cache holds, so
         # that greedy decoding, prefix reuse and a seed would not repeat. Both variants need K and V
         # of one type: V in bfloat16 (as small as float16, summed in float32) keeps every batch on
-        # the plain kernel, so each sequence computes the same whatever its company.
-        ctx_params.type_k = _GGML_TYPE_F16
-        ctx_params.type_v = _GGML_TYPE_BF16
+        # the plain kernel. (What is left: it sums a sequence's cells in the order the shared cache
+        # stores them; see services/text/README.md, Reproducibility.)
+        # (A CPU concern: offloaded layers keep llama.cpp's default types, which every GPU kernel takes.)
+        if n_gpu_layers == 0:
+            ctx_params.type_k = _GGML_TYPE_F16
+            ctx_params.type_v = _GGML_TYPE_BF16
         try:
             self._ctx = _internals.LlamaContext(model=self._model, params=ctx_params, verbose=False)
         except ValueError:
