@@ -160,6 +160,9 @@ class BatchedEngine(LlamaVocab):
         self._hold = False
         """Set when a sequence was put back for want of cache: no admissions until one ends."""
         self._closed = False
+        self._gate = threading.Lock()
+        self._stopped: str | None = None
+        """Why the scheduler takes no more sequences (closed, or its thread ended); under `_gate`."""
         self._thread = threading.Thread(target=self._run, name="nexa-text-batch", daemon=True)
         self._thread.start()
 
@@ -172,9 +175,10 @@ class BatchedEngine(LlamaVocab):
     def submit(self, sequence: Sequence, deliver: Delivery) -> None:
         """Queue a sequence; `deliver` is called on the scheduler thread with each step's tokens,
         and last with None (the end) or an exception. Set `sequence.cancel` to stop it early."""
-        if self._closed:
-            raise RuntimeError("the engine is closed")
-        self._incoming.put(_Job(sequence, deliver, 0))
+        with self._gate:
+            if self._stopped is not None:
+                raise RuntimeError(self._stopped)
+            self._incoming.put(_Job(sequence, deliver, 0))
 
     def generate(self, sequence: Sequence) -> Iterator[Token]:
         out: queue.SimpleQueue[list[Token | BaseException | None]] = queue.SimpleQueue()
@@ -208,19 +212,7 @@ class BatchedEngine(LlamaVocab):
             return
         self._closed = True
         self._incoming.put(None)
-        self._thread.join()
-        closed = RuntimeError("the engine was closed")
-        for slot in self._slots:
-            if slot.job is not None:
-                self._finish(slot, closed)
-        while True:  # jobs that never reached a slot
-            try:
-                job = self._incoming.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                job.deliver([closed])
-        self._flush()
+        self._thread.join()  # its last act fails whatever was in flight or queued
         llama_cpp.llama_batch_free(self._batch)
         self._ctx.close()
         self._model.close()
@@ -234,10 +226,19 @@ class BatchedEngine(LlamaVocab):
         finally:
             # However the loop ended (closed, or a bug that escaped it), no consumer waits for tokens
             # that will never come; `failure` tells the pool the engine is gone.
-            gone = RuntimeError("the engine was closed" if self._closed else "the batched scheduler stopped")
+            with self._gate:
+                self._stopped = "the engine was closed" if self._closed else "the batched scheduler stopped"
+            gone = RuntimeError(self._stopped)
             for slot in self._slots:
                 if slot.job is not None:
                     self._finish(slot, gone)
+            while True:
+                try:
+                    job = self._incoming.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    waiting.append(job)
             for job in waiting:
                 job.deliver([gone])
             self._flush()
