@@ -133,12 +133,15 @@ def main() -> None:
         )
 
         from nexa_audio.settings import Settings as AudioSettings
+        from nexa_text.gguf_header import trained_context
         from nexa_text.settings import Settings as TextSettings
 
         text_settings, audio_settings = TextSettings(), AudioSettings()
+        # The context the text service gives this model by default (its trained length, capped).
+        n_ctx = text_settings.context_size(trained_context(gguf))
 
         def single_stream() -> dict[str, Any]:
-            direct = text.DirectLlama(gguf, text_settings.n_ctx, text_settings.threads)
+            direct = text.DirectLlama(gguf, n_ctx, text_settings.threads)
             try:
                 return text.single_stream(direct, text_url, router_url, reps)
             finally:
@@ -147,7 +150,7 @@ def main() -> None:
         def against_peers() -> dict[str, Any]:
             # Concurrency and a busy machine: our default and one-sequence engines beside
             # llama-server and llama-cpp-python's server (processes of their own).
-            return peers.measure(supervisor, stack, gguf, text_settings.threads, text_settings.n_ctx, reps, args.quick)
+            return peers.measure(supervisor, stack, gguf, text_settings.threads, n_ctx, reps, args.quick)
 
         def audio() -> dict[str, Any]:
             figures = {
@@ -175,7 +178,7 @@ def main() -> None:
             results,
             out,
             "engines",
-            lambda: engines.compare(gguf, text_settings.n_ctx, text_settings.threads, max(2, reps // 2)),
+            lambda: engines.compare(gguf, n_ctx, text_settings.threads, max(2, reps // 2)),
         )
         _section(results, out, "audio", audio)
         _section(results, out, "image", lambda: media.image(pipeline, threads, image_url, router_url, reps))
@@ -198,6 +201,7 @@ def _peers_only(out: Path, reps: int, quick: bool) -> None:
     results.setdefault("when", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     results["peers_when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results["peers_load_average_at_start"] = os.getloadavg()
+    from nexa_text.gguf_header import trained_context
     from nexa_text.settings import Settings as TextSettings
 
     settings = TextSettings()
@@ -208,7 +212,9 @@ def _peers_only(out: Path, reps: int, quick: bool) -> None:
             results,
             out,
             "peers",
-            lambda: peers.measure(supervisor, stack, gguf, settings.threads, settings.n_ctx, reps, quick),
+            lambda: peers.measure(
+                supervisor, stack, gguf, settings.threads, settings.context_size(trained_context(gguf)), reps, quick
+            ),
         )
     results["peers_load_average_at_end"] = os.getloadavg()
     _write(results, out)

@@ -41,7 +41,8 @@ def _onnx_engine(path: Path, settings: Settings) -> TextEngine:
             f"'{path.name}' is an ONNX model, and the ONNX backend is not installed "
             f"({exc.name} is missing): pip install 'nexa-text[onnx]'"
         ) from exc
-    return OnnxEngine(path, n_ctx=settings.n_ctx, n_threads=settings.threads)
+    # The engine takes the smaller of this and the folder's own context_length.
+    return OnnxEngine(path, n_ctx=settings.context_size(None), n_threads=settings.threads)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -295,7 +295,9 @@ class BatchedEngine(LlamaVocab):
                 except Exception as exc:
                     job.deliver([exc])
                     continue
-            slot, keep = self._place(job.tokens, free)
+            # Seeded (#22): evaluated whole, so the same request samples the same tokens (a cached
+            # prefix is evaluated in other batches, which moves the logits' last bits).
+            slot, keep = self._place(job.tokens, free, reuse=job.sequence.sampling.seed is None)
             if not job.placed:
                 job.placed = True
                 job.sequence.cached_tokens = keep
@@ -303,15 +305,19 @@ class BatchedEngine(LlamaVocab):
             slot.job = job
         return waiting
 
-    def _place(self, tokens: list[int], free: list[_Slot]) -> tuple[_Slot, int]:
+    def _place(self, tokens: list[int], free: list[_Slot], reuse: bool) -> tuple[_Slot, int]:
         """The free slot for `tokens`, holding the longest cached prefix of them that any slot has
         (at least one token is left to evaluate, so there are logits to sample from)."""
         most = len(tokens) - 1
         if not self._prefix_reuse:
-            for slot in free:  # nothing will be reused: keep the cache empty of old prefixes
+            for slot in free:  # nothing will ever be reused: keep the cache empty of old prefixes
                 if slot.tokens:
                     self._forget(slot)
             return free[0], 0
+        if not reuse:
+            slot = min(free, key=lambda s: s.used_at)
+            self._forget(slot)
+            return slot, 0
         own = {slot.seq_id: min(_common_prefix(slot.tokens, tokens), most) for slot in free}
         best = max(free, key=lambda s: (own[s.seq_id], -s.used_at))
         keep = own[best.seq_id]
@@ -426,6 +432,11 @@ class BatchedEngine(LlamaVocab):
             if index is None:
                 continue
             logprob, top = self._logprobs(index, job.sequence.top_logprobs)
+            # min_tokens / ignore_eos (conformance, #22): the sampler (or the argmax) reads the
+            # logits from the context, so making end-of-generation tokens -inf there keeps them from being sampled.
+            if not job.sequence.may_end(job.produced):
+                pointer = llama_cpp.llama_get_logits_ith(self._ctx.ctx, index)
+                self.suppress_eog(np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)))
             if job.sampler is None:
                 token_id = self._argmax(index)
             else:

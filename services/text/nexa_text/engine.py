@@ -38,6 +38,14 @@ class Sequence:
     cached_tokens: int = 0
     """Set by the engine before the first token: prompt tokens whose KV cache it reused instead of
     evaluating them again (a shared system prompt, the earlier turns of a conversation)."""
+    min_tokens: int = 0
+    """End-of-generation tokens are not sampled before this many tokens have been produced."""
+    ignore_eos: bool = False
+    """End-of-generation tokens are never sampled: the sequence runs to `max_tokens`."""
+
+    def may_end(self, produced: int) -> bool:
+        """Whether an end-of-generation token may be sampled after `produced` tokens."""
+        return not self.ignore_eos and produced >= self.min_tokens
 
 
 @dataclass(frozen=True)

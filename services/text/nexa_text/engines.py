@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .batched_engine import BatchedEngine
 from .engine import TextEngine
+from .gguf_header import trained_context
 from .llama_engine import LlamaEngine
 from .settings import Settings
 
@@ -28,15 +29,16 @@ def auto_slots(threads: int, kv_tokens: int, on_gpu: bool) -> int:
 
 
 def gguf_engine(path: Path, settings: Settings) -> TextEngine:
+    n_ctx = settings.context_size(trained_context(path))
     options = {
-        "n_ctx": settings.n_ctx,
+        "n_ctx": n_ctx,
         "n_threads": settings.threads,
         "n_batch": settings.n_batch,
         "n_gpu_layers": settings.n_gpu_layers,
     }
     if settings.max_concurrency == 1:
         return LlamaEngine(path, **options)
-    kv_tokens = max(settings.kv_cache_tokens, settings.n_ctx)
+    kv_tokens = max(settings.kv_cache_tokens, n_ctx)
     slots = settings.max_concurrency or auto_slots(settings.threads, kv_tokens, settings.n_gpu_layers != 0)
     return BatchedEngine(
         path,
