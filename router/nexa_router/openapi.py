@@ -48,13 +48,22 @@ def _add_schemas(schemas: dict[str, Any], models: list[type[BaseModel]]) -> dict
     return {model: refs[(model, "validation")] for model in models}
 
 
-def build_openapi(app: FastAPI, routes: tuple[ProxyRoute, ...]) -> dict[str, Any]:
+JsonBody = tuple[str, str, type[BaseModel]]
+"""(path, method, model): a route that reads its JSON body itself (within the size limit)."""
+
+
+def build_openapi(app: FastAPI, routes: tuple[ProxyRoute, ...], bodies: tuple[JsonBody, ...] = ()) -> dict[str, Any]:
     doc = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes, tags=app.openapi_tags
     )
     schemas: dict[str, Any] = doc.setdefault("components", {}).setdefault("schemas", {})
     json_models = [r.request_model for r in routes if r.request_model is not None]
-    refs = _add_schemas(schemas, json_models)
+    refs = _add_schemas(schemas, [*json_models, *(model for _, _, model in bodies)])
+    for path, method, model in bodies:
+        doc["paths"][path][method]["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[model]}},
+        }
     form_properties = _audio_form(schemas)
     for route in routes:
         operation = doc["paths"][route.path][route.method.lower()]
@@ -82,10 +91,10 @@ def build_openapi(app: FastAPI, routes: tuple[ProxyRoute, ...]) -> dict[str, Any
     return doc
 
 
-def install_openapi(app: FastAPI, routes: tuple[ProxyRoute, ...]) -> None:
+def install_openapi(app: FastAPI, routes: tuple[ProxyRoute, ...], bodies: tuple[JsonBody, ...] = ()) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build_openapi(app, routes)
+            app.openapi_schema = build_openapi(app, routes, bodies)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

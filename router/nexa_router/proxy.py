@@ -19,7 +19,7 @@ from nexa_common.catalogue import Modality
 from nexa_common.errors import APIError, error_body
 
 from . import upstreams as errors
-from .upstreams import Upstream
+from .upstreams import Upstream, transport_failure
 
 log = logging.getLogger("nexa.router")
 
@@ -178,7 +178,7 @@ async def forward(
     except BodyTooLarge:
         raise _too_large(path, limit, limit_setting) from None
     except httpx.TransportError as exc:
-        raise _failure(upstream, exc) from None
+        raise transport_failure(upstream, exc) from None
     except ClientDisconnect:
         return _client_gone()
 
@@ -227,26 +227,10 @@ async def _buffered(upstream: Upstream, response: httpx.Response, raw_headers: l
     try:
         body = b"".join([chunk async for chunk in response.aiter_raw()])
     except httpx.TransportError as exc:
-        raise _failure(upstream, exc) from None
+        raise transport_failure(upstream, exc) from None
     finally:
         upstream.in_flight.dec()
         await response.aclose()
     relayed = Response(body, status_code=response.status_code)
     relayed.raw_headers = raw_headers
     return relayed
-
-
-def _failure(upstream: Upstream, exc: httpx.TransportError) -> APIError:
-    """The answer for a service that could not be reached or failed before its answer was complete."""
-    modality = upstream.modality
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        kind, error = "unreachable", errors.unreachable(modality)
-    elif isinstance(exc, httpx.PoolTimeout):
-        kind, error = "pool_timeout", errors.busy(modality)
-    elif isinstance(exc, httpx.TimeoutException):
-        kind, error = "timeout", errors.timed_out(modality)
-    else:
-        kind, error = "dropped", errors.disconnected(modality)
-    upstream.error_counter(kind).inc()
-    log.warning("%s service failed (%s): %s", modality.value, kind, type(exc).__name__)
-    return error

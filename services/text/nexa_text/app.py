@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from nexa_common.catalogue import Backend, CatalogueEntry, LocalSource, Modality, ModelError, find, resolve
 from nexa_common.service import ModelStatus, add_model_routes, install_common, load_model
 
-from . import chat, completions
+from . import chat, completions, tokenize
 from .batched_engine import BatchedEngine
 from .engine import TextEngine
 from .llama_engine import LlamaEngine
@@ -95,4 +95,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_model_routes(app, lambda: state.status)
     app.include_router(completions.router)
     app.include_router(chat.router)
+    app.include_router(tokenize.router)
     return app

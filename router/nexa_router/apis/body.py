@@ -1,0 +1,38 @@
+"""A JSON request body read within the router's size limit and validated into the API's model;
+too large is a 413, anything invalid a 400 (through the app's validation handler, so the message
+names the field as every other route's does)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from nexa_common.errors import APIError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_json(request: Request, model: type[M], limit: int, setting: str) -> M:
+    declared = request.headers.get("content-length", "")
+    too_large = APIError(
+        413,
+        f"The request body is larger than the {limit} bytes allowed for {request.url.path} (setting {setting}).",
+        code="request_too_large",
+    )
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    try:
+        return model.model_validate_json(b"".join(chunks))
+    except ValidationError as exc:
+        # `loc` gains the "body" prefix FastAPI's own validation errors have (the handler strips it).
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None

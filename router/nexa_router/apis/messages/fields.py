@@ -1,0 +1,36 @@
+"""Which Messages request fields this server honours, and which it accepts and ignores.
+
+Honoured: model, max_tokens, messages (text, tool_use, tool_result blocks), system, stop_sequences,
+stream, temperature, top_p, top_k, tools (client tools), tool_choice (auto, any, tool, none;
+disable_parallel_tool_use always holds: at most one call per answer).
+Ignored and named in `X-Nexa-Ignored-Fields`: metadata, thinking, service_tier, `cache_control` on
+blocks and tools (there is no prompt cache), and unknown fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..fields import unknown_fields
+from .schemas import CountTokensRequest, MessagesRequest
+
+_ADVISORY = ("metadata", "thinking", "service_tier")
+
+
+def _has_cache_control(value: Any, depth: int = 0) -> bool:
+    if depth > 4:  # blocks nest two levels (tool_result content); deeper is not a block
+        return False
+    if isinstance(value, dict):
+        return "cache_control" in value or any(_has_cache_control(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_cache_control(v, depth + 1) for v in value)
+    return False
+
+
+def ignored(body: MessagesRequest | CountTokensRequest) -> list[str]:
+    given = body.model_fields_set
+    names = [name for name in _ADVISORY if name in given and getattr(body, name, None) is not None]
+    blocks = [m.content for m in body.messages]
+    if _has_cache_control([body.system, body.tools, blocks]):
+        names.append("cache_control")
+    return names + unknown_fields(body)

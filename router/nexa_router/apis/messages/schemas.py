@@ -1,0 +1,88 @@
+"""The Messages API's wire types. Content blocks and tools are plain objects here and checked one
+by one in `translate.py`, so an unsupported block or tool is answered with its own name and place."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_TOOLS = 128
+MAX_STOP_SEQUENCES = 16
+
+
+class InputMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["user", "assistant"]
+    content: str | list[dict[str, Any]]
+
+
+class MessagesRequest(BaseModel):
+    """`POST /v1/messages`. Unknown fields are accepted and named in `X-Nexa-Ignored-Fields`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, description="The model to answer with (a name from /v1/models).")
+    max_tokens: int = Field(ge=1, le=1_000_000, description="Most tokens to generate (required, as Anthropic's API).")
+    messages: list[InputMessage] = Field(min_length=1)
+    system: str | list[dict[str, Any]] | None = None
+    stop_sequences: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = Field(
+        default=None, max_length=MAX_STOP_SEQUENCES
+    )
+    stream: bool = False
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=0, le=1000)
+    tools: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
+    tool_choice: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None
+    service_tier: str | None = None
+
+
+class CountTokensRequest(BaseModel):
+    """`POST /v1/messages/count_tokens`: the request's prompt side (no max_tokens)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    messages: list[InputMessage] = Field(min_length=1)
+    system: str | list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
+    tool_choice: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None
+
+
+class MessageUsage(BaseModel):
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+
+class MessageObject(BaseModel):
+    id: str
+    type: Literal["message"] = "message"
+    role: Literal["assistant"] = "assistant"
+    model: str
+    content: list[dict[str, Any]] = Field(description="`text` and `tool_use` blocks.")
+    stop_reason: Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"] | None
+    stop_sequence: str | None = None
+    usage: MessageUsage
+
+
+class TokenCount(BaseModel):
+    input_tokens: int
+
+
+class AnthropicErrorDetail(BaseModel):
+    type: str
+    message: str
+
+
+class AnthropicError(BaseModel):
+    """Every error on the Messages routes."""
+
+    type: Literal["error"] = "error"
+    error: AnthropicErrorDetail
