@@ -2,9 +2,9 @@
 
 Honoured: model, max_tokens, messages (text, tool_use, tool_result blocks), system, stop_sequences,
 stream, temperature, top_p, top_k, tools (client tools), tool_choice (auto, any, tool, none;
-disable_parallel_tool_use always holds: at most one call per answer).
-Ignored and named in `X-Nexa-Ignored-Fields`: metadata, thinking, service_tier, `cache_control` on
-blocks and tools (there is no prompt cache), and unknown fields.
+disable_parallel_tool_use always holds: at most one call per answer), output_config.format.
+Ignored and named in `X-Nexa-Ignored-Fields`: metadata, thinking, service_tier, output_config.effort,
+`cache_control` (there is no prompt cache), and unknown fields.
 """
 
 from __future__ import annotations
@@ -31,6 +31,15 @@ def ignored(body: MessagesRequest | CountTokensRequest) -> list[str]:
     given = body.model_fields_set
     names = [name for name in _ADVISORY if name in given and getattr(body, name, None) is not None]
     blocks = [m.content for m in body.messages]
-    if _has_cache_control([body.system, body.tools, blocks]):
+    if getattr(body, "cache_control", None) is not None or _has_cache_control([body.system, body.tools, blocks]):
         names.append("cache_control")
+    output = getattr(body, "output_config", None)
+    if output is not None:
+        if output.effort is not None:
+            names.append("output_config.effort")
+        tool_choice = (getattr(body, "tool_choice", None) or {}).get("type")
+        if output.format is not None and body.tools and tool_choice != "none":
+            # With tools the answer is a call or free text; the format's grammar is not applied.
+            names.append("output_config.format")
+        names += [f"output_config.{name}" for name in unknown_fields(output)]
     return names + unknown_fields(body)

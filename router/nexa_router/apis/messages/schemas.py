@@ -11,6 +11,18 @@ MAX_TOOLS = 128
 MAX_STOP_SEQUENCES = 16
 
 
+class OutputFormat(BaseModel):
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    format: OutputFormat | None = Field(default=None, description="Structured output: grammar-constrained JSON.")
+    effort: str | None = Field(default=None, description="Accepted and ignored (no reasoning models here).")
+
+
 class InputMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -36,9 +48,11 @@ class MessagesRequest(BaseModel):
     top_k: int | None = Field(default=None, ge=0, le=1000)
     tools: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: dict[str, Any] | None = None
+    output_config: OutputConfig | None = None
     metadata: dict[str, Any] | None = None
     thinking: dict[str, Any] | None = None
     service_tier: str | None = None
+    cache_control: dict[str, Any] | None = None
 
 
 class CountTokensRequest(BaseModel):

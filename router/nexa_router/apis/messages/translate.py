@@ -1,7 +1,8 @@
 """A Messages request as a chat request: the system prompt, content blocks (text, tool_use,
 tool_result), tools with `input_schema` and tool_choice become chat's messages and fields.
 
-Refused with a 400 that names them: image and document blocks (the models here read text only),
+`output_config.format` (structured output) becomes chat's json_schema response_format, so the
+answer is grammar-constrained to the schema. Refused with a 400 that names them: image and document blocks (the models here read text only),
 server tools (web search, bash, text editor, ...), thinking blocks (no model here produces them).
 """
 
@@ -211,6 +212,12 @@ def chat_request(body: MessagesRequest) -> dict[str, Any]:
         value = getattr(body, name)
         if value is not None:
             request[name] = value
+    output = body.output_config.format if body.output_config else None
+    if output is not None:
+        request["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": output.schema_},
+        }
     return request
 
 
