@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 from postgres_server import PostgresServer, bin_dir
-from support import router_spec, start_ready
+from support import router_spec
 
 from nexa_cli.supervisor import Child, Supervisor
 

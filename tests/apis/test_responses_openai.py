@@ -166,8 +166,9 @@ def test_cancel_stops_a_streaming_response(oai: openai.OpenAI, apis_url: str) ->
             events.append(event)
             if event.type == "response.output_text.delta" and not cancelled:
                 # From another client, as a user interrupting would (the stream keeps being read here).
-                response_id = events[0].response.id
-                worker = threading.Thread(target=lambda: cancelled.append(oai.responses.cancel(response_id)))
+                worker = threading.Thread(
+                    target=lambda rid=events[0].response.id: cancelled.append(oai.responses.cancel(rid))
+                )
                 worker.start()
             assert len(events) < 500, "the stream did not stop"
     worker.join(30)

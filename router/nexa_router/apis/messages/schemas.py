@@ -27,7 +27,7 @@ class InputMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["user", "assistant"]
-    content: str | list[dict[str, Any]]
+    content: str | list[Any]
 
 
 class MessagesRequest(BaseModel):

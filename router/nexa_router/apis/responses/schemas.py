@@ -43,7 +43,7 @@ class ResponsesRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str | None = Field(default=None, description="The model to answer with; absent: the text service's default.")
-    input: str | list[dict[str, Any]] = Field(
+    input: str | list[Any] = Field(
         description="A user message as a string, or a list of items: `message` (text content), "
         "`function_call` and `function_call_output`."
     )
