@@ -16,6 +16,15 @@ from support import router_spec
 from nexa_cli.supervisor import Child, Supervisor
 
 StartRouter = Callable[..., tuple[str, Child]]
+CLI_OUTCOMES: list[str] = []
+"""What Codex CLI and Claude Code did (test_agent_clis.py), shown at the end of the run."""
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if CLI_OUTCOMES:
+        terminalreporter.section("agent clients (tests/apis)")
+        for line in CLI_OUTCOMES:
+            terminalreporter.write_line(line)
 
 
 def need(what: str, how: str) -> None:

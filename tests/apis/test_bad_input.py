@@ -78,7 +78,7 @@ MESSAGES_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("missing max_tokens", {"messages": [USER]}, "max_tokens"),
     ("missing model", {"model": None, "max_tokens": 5, "messages": [USER]}, "model"),
     ("no messages", {"max_tokens": 5, "messages": []}, "messages"),
-    ("role", {"max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "role"),
+    ("role", {"max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, "role"),
     ("unknown block", {"max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "video"}]}]}, "'video'"),
     ("image block", {"max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]},
      "'image'"),

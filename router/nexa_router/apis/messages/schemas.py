@@ -26,7 +26,8 @@ class OutputConfig(BaseModel):
 class InputMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]
+    """`system` turns (text only) may come between the others, as Anthropic's API allows."""
     content: str | list[Any]
 
 

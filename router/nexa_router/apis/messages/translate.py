@@ -19,7 +19,7 @@ from nexa_common.schemas.text import FunctionDefinition
 from .schemas import CountTokensRequest, InputMessage, MessagesRequest
 
 _MEDIA_BLOCKS = ("image", "document", "search_result", "container_upload")
-BLOCK_TYPES = {"user": ("text", "tool_result"), "assistant": ("text", "tool_use")}
+BLOCK_TYPES = {"user": ("text", "tool_result"), "assistant": ("text", "tool_use"), "system": ("text",)}
 
 
 def _bad(message: str, param: str | None = None, code: str = "invalid_value") -> APIError:
@@ -125,7 +125,7 @@ def _turn(message: InputMessage, index: int, calls: set[str]) -> list[dict[str, 
             {"role": "assistant", "content": text or None, **({"tool_calls": tool_calls} if tool_calls else {})}
         )
     elif text or not tool_messages:
-        turns.append({"role": "user", "content": text})
+        turns.append({"role": message.role, "content": text})
     return turns
 
 

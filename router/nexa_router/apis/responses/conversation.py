@@ -86,7 +86,7 @@ def _item(raw: Any, where: str) -> dict[str, Any]:
             "status": "completed",
         }
     if item_type == "function_call":
-        return {
+        call = {
             "id": raw.get("id") if isinstance(raw.get("id"), str) else new_id("fc"),
             "type": "function_call",
             "call_id": _string(raw, "call_id", where),
@@ -94,6 +94,9 @@ def _item(raw: Any, where: str) -> dict[str, Any]:
             "arguments": _string(raw, "arguments", where, empty=True),
             "status": "completed",
         }
+        if raw.get("namespace") is not None:
+            call["namespace"] = _string(raw, "namespace", where)
+        return call
     if item_type == "function_call_output":
         output = raw.get("output")
         if isinstance(output, list):
@@ -124,6 +127,11 @@ def input_items(body: ResponsesRequest) -> list[dict[str, Any]]:
     return [_item(raw, f"input[{index}]") for index, raw in enumerate(body.input)]
 
 
+def qualified(call: dict[str, Any]) -> str:
+    """A function call's name as chat knows it (`namespace.name` for a namespaced function)."""
+    return f"{call['namespace']}.{call['name']}" if call.get("namespace") else str(call["name"])
+
+
 def _text(item: dict[str, Any]) -> list[dict[str, str]]:
     return [{"type": "text", "text": p.get("text", p.get("refusal", ""))} for p in item["content"]]
 
@@ -141,7 +149,7 @@ def chat_messages(instructions: str | None, items: list[dict[str, Any]]) -> list
             call = {
                 "id": item["call_id"],
                 "type": "function",
-                "function": {"name": item["name"], "arguments": item["arguments"]},
+                "function": {"name": qualified(item), "arguments": item["arguments"]},
             }
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant":
@@ -160,30 +168,61 @@ def chat_messages(instructions: str | None, items: list[dict[str, Any]]) -> list
     return messages
 
 
-def chat_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-    if not tools:
-        return None
-    unsupported = [(i, t.get("type") if isinstance(t, dict) else None) for i, t in enumerate(tools)]
-    unsupported = [(i, kind) for i, kind in unsupported if kind != "function"]
+def _functions(tools: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The function tools, as (where, tool) pairs; a `namespace` tool's functions are listed under
+    their qualified names (`namespace.name`). Any other type is refused, all of them named at once."""
+    functions: list[tuple[str, dict[str, Any]]] = []
+    unsupported: list[tuple[str, str]] = []
+    for index, tool in enumerate(tools):
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind == "function":
+            functions.append((f"tools[{index}]", tool))
+        elif kind == "namespace" and isinstance(tool.get("name"), str) and isinstance(tool.get("tools"), list):
+            for number, inner in enumerate(tool["tools"]):
+                where = f"tools[{index}].tools[{number}]"
+                if isinstance(inner, dict) and inner.get("type") == "function" and isinstance(inner.get("name"), str):
+                    functions.append((where, {**inner, "name": f"{tool['name']}.{inner['name']}"}))
+                else:
+                    unsupported.append((where, str(inner.get("type") if isinstance(inner, dict) else None)))
+        else:
+            unsupported.append((f"tools[{index}]", str(kind)))
     if unsupported:
-        names = ", ".join(dict.fromkeys(str(kind) for _, kind in unsupported))
-        where = ", ".join(f"tools[{i}]" for i, _ in unsupported)
+        names = ", ".join(dict.fromkeys(kind for _, kind in unsupported))
+        where = ", ".join(at for at, _ in unsupported)
         raise _bad(
-            f"Unsupported tool type(s): {names} ({where}). This server runs function tools only (type 'function').",
+            f"Unsupported tool type(s): {names} ({where}). This server runs function tools only (type "
+            f"'function', also inside a 'namespace').",
             "tools",
             "unsupported_tool_type",
         )
+    return functions
+
+
+def chat_tools(tools: list[Any] | None) -> list[dict[str, Any]] | None:
+    if not tools:
+        return None
     converted = []
-    for index, tool in enumerate(tools):
+    for where, tool in _functions(tools):
         spec = {k: tool[k] for k in ("name", "description", "parameters", "strict") if tool.get(k) is not None}
         try:
             function = FunctionDefinition.model_validate(spec)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
-            raise _bad(f"tools[{index}].{field}: {first['msg']}", f"tools[{index}].{field}") from None
+            raise _bad(f"{where}.{field}: {first['msg']}", f"{where}.{field}") from None
         converted.append({"type": "function", "function": function.model_dump(exclude_none=True)})
     return converted
+
+
+def namespaces(tools: list[Any] | None) -> dict[str, tuple[str, str]]:
+    """Qualified function name → (namespace, name), to answer a call with the namespace it came from."""
+    found = {}
+    for tool in tools or []:
+        if isinstance(tool, dict) and tool.get("type") == "namespace":
+            for inner in tool.get("tools") or []:
+                if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+                    found[f"{tool['name']}.{inner['name']}"] = (tool["name"], inner["name"])
+    return found
 
 
 def chat_tool_choice(choice: str | dict[str, Any] | None, tools: list[dict[str, Any]] | None) -> Any:

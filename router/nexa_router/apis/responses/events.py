@@ -19,8 +19,10 @@ Event = tuple[str, dict[str, Any]]
 
 
 class ResponseBuilder:
-    def __init__(self, response: dict[str, Any]) -> None:
+    def __init__(self, response: dict[str, Any], namespaces: dict[str, tuple[str, str]] | None = None) -> None:
         self.response = response
+        self.namespaces = namespaces or {}
+        """Qualified function names of namespaced tools → (namespace, name), for the calls' items."""
         self.sequence = 0
         self.started = False
         self._message: dict[str, Any] | None = None
@@ -115,14 +117,17 @@ class ResponseBuilder:
         events: list[Event] = []
         if call.get("id") or self._call is None:
             events += self._close_open()
+            name = function.get("name") or ""
             self._call = {
                 "id": new_id("fc"),
                 "type": "function_call",
                 "status": "in_progress",
                 "call_id": call.get("id") or new_id("call"),
-                "name": function.get("name") or "",
+                "name": name,
                 "arguments": "",
             }
+            if name in self.namespaces:
+                self._call["namespace"], self._call["name"] = self.namespaces[name]
             self.response["output"].append(self._call)
             index = len(self.response["output"]) - 1
             events.append(self._event("response.output_item.added", output_index=index, item=dict(self._call)))

@@ -21,7 +21,7 @@ from ..body import read_json
 from ..fields import ignored_header
 from ..sse import EventStream, sse
 from ..upstream_chat import ChatStream, StreamFailed, open_chat_stream, renamed
-from .conversation import chat_request, input_items, new_id
+from .conversation import chat_request, input_items, namespaces, new_id
 from .events import Event, ResponseBuilder
 from .fields import ignored, refuse_unsupported
 from .inflight import InFlight, InFlightResponses, until_set
@@ -159,7 +159,7 @@ async def _create(request: Request) -> Response:
         chat = await open_chat_stream(request.app.state.upstreams.get(Modality.TEXT), chat_body, request_id)
     except APIError as exc:
         raise renamed(exc, _PARAMS) from None
-    builder = ResponseBuilder(_base(new_id("resp"), body))
+    builder = ResponseBuilder(_base(new_id("resp"), body), namespaces(body.tools))
     answer = _Answer(store, builder, chat, body, items, context)
     headers = ignored_header(ignored(body))
     if not body.stream:

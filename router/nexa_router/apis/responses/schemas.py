@@ -48,8 +48,10 @@ class ResponsesRequest(BaseModel):
         "`function_call` and `function_call_output`."
     )
     instructions: str | None = Field(default=None, description="A system message; not carried to follow-ups.")
-    tools: list[dict[str, Any]] | None = Field(
-        default=None, max_length=MAX_TOOLS, description="Function tools (`type: function`); others are refused."
+    tools: list[Any] | None = Field(
+        default=None,
+        max_length=MAX_TOOLS,
+        description="Function tools (`type: function`, also grouped in a `namespace`); others are refused.",
     )
     tool_choice: str | dict[str, Any] | None = Field(
         default=None, description="`auto`, `none`, `required`, or `{type: function, name}`."
