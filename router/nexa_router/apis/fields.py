@@ -4,10 +4,12 @@ answer header (the project's convention, PLAN contract 6), never dropped silentl
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
 IGNORED_FIELDS_HEADER = "X-Nexa-Ignored-Fields"
+_MAX_LISTED = 32
 
 
 def unknown_fields(body: BaseModel) -> list[str]:
@@ -16,5 +18,10 @@ def unknown_fields(body: BaseModel) -> list[str]:
 
 
 def ignored_header(names: Iterable[str]) -> dict[str, str]:
-    listed = ",".join(dict.fromkeys(names))
-    return {IGNORED_FIELDS_HEADER: listed} if listed else {}
+    """The header naming `names`. A field name is the client's own text: anything beyond plain
+    ASCII letters, digits and `_.-[]` is percent-encoded, so no name can break the header (a control
+    character would end the connection) or be mistaken for two; past 32 names the rest are counted."""
+    listed = [quote(name, safe="_.-[]") for name in dict.fromkeys(names)]
+    if len(listed) > _MAX_LISTED:
+        listed = [*listed[:_MAX_LISTED], f"+{len(listed) - _MAX_LISTED} more"]
+    return {IGNORED_FIELDS_HEADER: ",".join(listed)} if listed else {}

@@ -7,11 +7,14 @@ say the same thing and no error path is written twice.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -81,3 +84,18 @@ class AnthropicRoute(APIRoute):
             return anthropic_error(response, request.scope.get("state", {}).get("request_id"))
 
         return route
+
+
+def install_path_errors(app: FastAPI, prefix: str = "/v1/messages") -> None:
+    """Errors raised before any route runs (404 for an unknown path under `prefix`, 405 for a wrong
+    method) in Anthropic's shape there too; the app's own handler answers them everywhere else."""
+    openai_handler = app.exception_handlers[StarletteHTTPException]
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        answered = openai_handler(request, exc)
+        response = await answered if inspect.isawaitable(answered) else answered
+        if request.url.path == prefix or request.url.path.startswith(prefix + "/"):
+            return anthropic_error(response, request.scope.get("state", {}).get("request_id"))
+        return response
+
+    app.add_exception_handler(StarletteHTTPException, handler)

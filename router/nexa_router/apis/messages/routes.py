@@ -19,7 +19,7 @@ from ..fields import ignored_header
 from ..responses.conversation import new_id
 from ..sse import EventStream, sse
 from ..upstream_chat import ChatStream, StreamFailed, open_chat_stream, post_json, renamed
-from .errors import AnthropicRoute
+from .errors import AnthropicRoute, install_path_errors
 from .events import MessageBuilder
 from .fields import ignored
 from .schemas import AnthropicError, CountTokensRequest, MessageObject, MessagesRequest, TokenCount
@@ -123,3 +123,4 @@ def add_messages_routes(app: FastAPI, settings: Settings) -> None:
         return JSONResponse(TokenCount(input_tokens=count).model_dump(), headers=ignored_header(ignored(body)))
 
     app.include_router(api)
+    install_path_errors(app)
