@@ -17,11 +17,12 @@ def unknown_fields(body: BaseModel) -> list[str]:
     return sorted(body.model_extra or {})
 
 
-def ignored_header(names: Iterable[str]) -> dict[str, str]:
-    """The header naming `names`. A field name is the client's own text: anything beyond plain
+def ignored_header(accounted: tuple[Iterable[str], Iterable[str]]) -> dict[str, str]:
+    """The header naming the (ignored, unknown) fields. A field name is the client's own text: anything beyond plain
     ASCII letters, digits and `_.-[]` is percent-encoded, so no name can break the header (a control
     character would end the connection) or be mistaken for two; past 32 names the rest are counted."""
-    listed = [quote(name, safe="_.-[]") for name in dict.fromkeys(names)]
+    ignored, unknown = accounted
+    listed = [quote(name, safe="_.-[]") for name in dict.fromkeys([*ignored, *unknown])]
     if len(listed) > _MAX_LISTED:
         listed = [*listed[:_MAX_LISTED], f"+{len(listed) - _MAX_LISTED} more"]
     return {IGNORED_FIELDS_HEADER: ",".join(listed)} if listed else {}

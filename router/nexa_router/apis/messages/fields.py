@@ -27,12 +27,15 @@ def _has_cache_control(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def ignored(body: MessagesRequest | CountTokensRequest) -> list[str]:
+def ignored(body: MessagesRequest | CountTokensRequest) -> tuple[list[str], list[str]]:
+    """(fields accepted and not acted on, fields this API does not define) — the two lists
+    `nexa_common.fields.account_names` takes, once it is on main."""
     given = body.model_fields_set
     names = [name for name in _ADVISORY if name in given and getattr(body, name, None) is not None]
     blocks = [m.content for m in body.messages]
     if getattr(body, "cache_control", None) is not None or _has_cache_control([body.system, body.tools, blocks]):
         names.append("cache_control")
+    unknown = unknown_fields(body)
     output = getattr(body, "output_config", None)
     if output is not None:
         if output.effort is not None:
@@ -41,5 +44,5 @@ def ignored(body: MessagesRequest | CountTokensRequest) -> list[str]:
         if output.format is not None and body.tools and tool_choice != "none":
             # With tools the answer is a call or free text; the format's grammar is not applied.
             names.append("output_config.format")
-        names += [f"output_config.{name}" for name in unknown_fields(output)]
-    return names + unknown_fields(body)
+        unknown += [f"output_config.{name}" for name in unknown_fields(output)]
+    return names, unknown

@@ -50,17 +50,20 @@ def refuse_unsupported(body: ResponsesRequest) -> None:
         raise APIError(400, "prompt templates are not supported.", param="prompt", code="unsupported_parameter")
 
 
-def ignored(body: ResponsesRequest) -> list[str]:
+def ignored(body: ResponsesRequest) -> tuple[list[str], list[str]]:
+    """(fields accepted and not acted on, fields this API does not define) — the two lists
+    `nexa_common.fields.account_names` takes, once it is on main."""
     given = body.model_fields_set
     names = [name for name in _ADVISORY if name in given and getattr(body, name) not in (None, [], {})]
     if body.truncation == "auto":
         # Nothing is dropped to make a conversation fit: one too long answers 400 as with "disabled".
         names.append("truncation")
+    unknown = unknown_fields(body)
     if body.text is not None:
         if body.text.verbosity is not None:
             names.append("text.verbosity")
-        names += [f"text.{name}" for name in unknown_fields(body.text)]
+        unknown += [f"text.{name}" for name in unknown_fields(body.text)]
         if body.text.format is not None and body.text.format.type != "text" and tools_active(body):
             # With tools the answer is a call or free text; the format's grammar is not applied.
             names.append("text.format")
-    return names + unknown_fields(body)
+    return names, unknown
