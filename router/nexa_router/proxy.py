@@ -45,7 +45,7 @@ class BodyTooLarge(Exception):
     pass
 
 
-def _too_large(path: str, limit: int, setting: str) -> APIError:
+def too_large(path: str, limit: int, setting: str) -> APIError:
     return APIError(
         413,
         f"The request body is larger than the {_size(limit)} allowed for {path} (setting {setting}).",
@@ -57,7 +57,7 @@ def _size(n: int) -> str:
     return f"{n / (1024 * 1024):g} MiB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -143,7 +143,7 @@ async def forward(
     headers = [(k, v) for k, v in scope["headers"] if k in _FORWARDED_REQUEST_HEADERS]
     declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(path, limit, limit_setting)
+        raise too_large(path, limit, limit_setting)
     headers.append((b"x-request-id", state["request_id"].encode()))
 
     content: bytes | AsyncIterator[bytes]
@@ -154,9 +154,9 @@ async def forward(
             if declared is not None:
                 headers.append((b"content-length", declared))
         else:
-            content = await _read_body(request, limit)
+            content = await read_body(request, limit)
     except BodyTooLarge:
-        raise _too_large(path, limit, limit_setting) from None
+        raise too_large(path, limit, limit_setting) from None
     except ClientDisconnect:
         return _client_gone()
 
@@ -176,7 +176,7 @@ async def forward(
             upstream.in_flight.dec()
             raise
     except BodyTooLarge:
-        raise _too_large(path, limit, limit_setting) from None
+        raise too_large(path, limit, limit_setting) from None
     except httpx.TransportError as exc:
         raise transport_failure(upstream, exc) from None
     except ClientDisconnect:

@@ -138,3 +138,12 @@ def test_ignored_fields_are_named(http: httpx.Client) -> None:
     )  # fmt: skip
     assert messages.status_code == 200, messages.text
     assert messages.headers["x-nexa-ignored-fields"].split(",") == ["thinking", "cache_control", "frobnicate"]
+
+
+def test_bodies_beyond_the_limit_are_413(http: httpx.Client) -> None:
+    """The router's JSON body limit (NEXA_ROUTER_MAX_JSON_BODY_BYTES, 2 MiB) holds on both APIs."""
+    big = "x" * (3 * 1024 * 1024)
+    error = openai_error(http.post("/v1/responses", json={"model": MODEL, "input": big}), 413)
+    assert error["code"] == "request_too_large" and "NEXA_ROUTER_MAX_JSON_BODY_BYTES" in error["message"]
+    body = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": big}]}
+    assert anthropic_error(http.post("/v1/messages", json=body), 413)["type"] == "request_too_large"

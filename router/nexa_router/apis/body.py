@@ -10,29 +10,21 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from nexa_common.errors import APIError
+from ..proxy import BodyTooLarge, read_body, too_large
 
 M = TypeVar("M", bound=BaseModel)
 
 
 async def read_json(request: Request, model: type[M], limit: int, setting: str) -> M:
     declared = request.headers.get("content-length", "")
-    too_large = APIError(
-        413,
-        f"The request body is larger than the {limit} bytes allowed for {request.url.path} (setting {setting}).",
-        code="request_too_large",
-    )
     if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+        raise too_large(request.url.path, limit, setting)
     try:
-        return model.model_validate_json(b"".join(chunks))
+        body = await read_body(request, limit)
+    except BodyTooLarge:
+        raise too_large(request.url.path, limit, setting) from None
+    try:
+        return model.model_validate_json(body)
     except ValidationError as exc:
         # `loc` gains the "body" prefix FastAPI's own validation errors have (the handler strips it).
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None

@@ -33,7 +33,10 @@ def _count(runtime: Runtime, body: ChatCompletionRequest) -> int:
         return len(chat_prompt_tokens(runtime.engine, runtime.renderer, body.messages, extra))
     except PromptError as exc:
         raise APIError(
-            400, f"The model's chat template rejected the conversation: {exc}", param="messages", code="invalid_messages"
+            400,
+            f"The model's chat template rejected the conversation: {exc}",
+            param="messages",
+            code="invalid_messages",
         ) from exc
 
 
