@@ -17,6 +17,7 @@ from .apis.responses.routes import add_responses_routes
 from .apis.responses.schemas import ResponsesRequest
 from .metrics import RouterMetrics
 from .openapi import install_openapi
+from .playground import install_playground
 from .routes import PROXY_ROUTES, add_proxy_routes
 from .settings import Settings
 from .status import add_status_routes
@@ -75,4 +76,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_responses_routes(app, settings)
     add_messages_routes(app, settings)
     install_openapi(app, PROXY_ROUTES, _JSON_BODIES)
+    install_playground(app)
     return app
