@@ -1,7 +1,8 @@
 """Codex CLI and Claude Code, installed from npm at pinned versions (scripts/install-agent-clis.sh),
 pointed at the router and given a one-line prompt non-interactively: each either completes, or
 stops with our context-length error (their system prompts and tool definitions are several thousand
-tokens; SmolLM2 here holds 2048). Which one happened is printed in the run's summary."""
+tokens; the text service here gets SmolLM2 with a 2048-token context, so each run ends the same way
+whatever the service's default context). Which one happened is printed in the run's summary."""
 
 from __future__ import annotations
 
@@ -11,13 +12,28 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from conftest import CLI_OUTCOMES, need
+import pytest
+from conftest import CLI_OUTCOMES, StartRouter, need
+from support import service_spec
+
+from nexa_cli.supervisor import Supervisor
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = REPO / ".tools" / "agent-clis" / "node_modules" / ".bin"
 PROMPT = "Say hello in one word."
 RUN_TIMEOUT_S = 300
 MODEL = "smollm2"
+
+
+@pytest.fixture(scope="module")
+def small_context_url(supervisor: Supervisor, nexa_cache: Path, start_router: StartRouter) -> str:
+    """A router in front of a text service of its own whose context is 2048 tokens."""
+    if not BIN.is_dir():
+        need(f"the agent clients ({BIN})", "run scripts/install-agent-clis.sh")
+    spec = service_spec("text", {"NEXA_TEXT_MODEL": MODEL, "NEXA_TEXT_N_CTX": "2048"}, name="text-service-2k")
+    supervisor.wait_ready(supervisor.start(spec), 120.0)
+    url, _ = start_router("router-agent-clis", {"NEXA_ROUTER_TEXT_URL": spec.url})
+    return url
 
 
 def _binary(name: str) -> Path:
@@ -54,7 +70,7 @@ def _outcome(tool: str, code: int, output: str, length_error: str, rejected: flo
     CLI_OUTCOMES.append(f"{tool}: stopped with our context-length error, shown as {length_error!r}")
 
 
-def test_codex_cli(apis_url: str, tmp_path: Path) -> None:
+def test_codex_cli(small_context_url: str, tmp_path: Path) -> None:
     codex = _binary("codex")
     home, work = tmp_path / "codex-home", tmp_path / "work"
     home.mkdir()
@@ -65,24 +81,24 @@ def test_codex_cli(apis_url: str, tmp_path: Path) -> None:
     (home / "config.toml").write_text(
         f'model = "{MODEL}"\nmodel_provider = "nexa"\napproval_policy = "never"\nsandbox_mode = "read-only"\n'
         'web_search = "disabled"\n\n[agents]\nenabled = false\n\n'
-        f'[model_providers.nexa]\nname = "nexa"\nbase_url = "{apis_url}/v1"\nwire_api = "responses"\n'
+        f'[model_providers.nexa]\nname = "nexa"\nbase_url = "{small_context_url}/v1"\nwire_api = "responses"\n'
     )
-    before = _rejected_for_length(apis_url, "/v1/responses")
+    before = _rejected_for_length(small_context_url, "/v1/responses")
     code, output = _run(
         [str(codex), "exec", "--skip-git-repo-check", PROMPT], work, {"CODEX_HOME": str(home), "HOME": str(tmp_path)}
     )
-    rejected = _rejected_for_length(apis_url, "/v1/responses") - before
+    rejected = _rejected_for_length(small_context_url, "/v1/responses") - before
     # Codex turns our `context_length_exceeded` code into its own words.
     _outcome("Codex CLI", code, output, "ran out of room in the model's context window", rejected)
 
 
-def test_claude_code(apis_url: str, tmp_path: Path) -> None:
+def test_claude_code(small_context_url: str, tmp_path: Path) -> None:
     claude = _binary("claude")
     work = tmp_path / "work"
     work.mkdir()
     env = {
         "HOME": str(tmp_path),
-        "ANTHROPIC_BASE_URL": apis_url,
+        "ANTHROPIC_BASE_URL": small_context_url,
         "ANTHROPIC_API_KEY": "dummy-key",
         "ANTHROPIC_MODEL": MODEL,
         "ANTHROPIC_SMALL_FAST_MODEL": MODEL,
@@ -92,9 +108,9 @@ def test_claude_code(apis_url: str, tmp_path: Path) -> None:
         "DISABLE_ERROR_REPORTING": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
-    before = _rejected_for_length(apis_url, "/v1/messages")
+    before = _rejected_for_length(small_context_url, "/v1/messages")
     # Workflow's schema has a maxLength beyond what the text service turns into a grammar today.
     code, output = _run([str(claude), "-p", PROMPT, "--disallowedTools", "Workflow"], work, env)
-    rejected = _rejected_for_length(apis_url, "/v1/messages") - before
+    rejected = _rejected_for_length(small_context_url, "/v1/messages") - before
     # Our message starts with Anthropic's own words, "prompt is too long", which Claude Code recognizes.
     _outcome("Claude Code", code, output, "Prompt is too long", rejected)
