@@ -12,13 +12,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from nexa_common.service import install_common
 
 from .apis.messages.routes import add_messages_routes
-from .apis.messages.schemas import CountTokensRequest, MessagesRequest
 from .apis.responses.routes import add_responses_routes
-from .apis.responses.schemas import ResponsesRequest
 from .metrics import RouterMetrics
 from .openapi import install_openapi
 from .playground import install_playground
-from .routes import PROXY_ROUTES, add_proxy_routes
+from .routes import add_proxy_routes
 from .settings import Settings
 from .status import add_status_routes
 from .upstreams import close_upstreams, open_upstreams
@@ -32,13 +30,6 @@ Also the Responses API (`/v1/responses`, with stored responses) and Anthropic's 
 Errors use OpenAI's body: `{"error": {"message", "type", "param", "code"}}` (Anthropic's
 `{"type": "error", "error": {"type", "message"}}` on `/v1/messages`). When the server has API keys,
 every `/v1` route needs `Authorization: Bearer <key>` (or `x-api-key: <key>`)."""
-
-# The routes that read their own JSON body (within the size limit), for the OpenAPI document.
-_JSON_BODIES = (
-    ("/v1/responses", "post", ResponsesRequest),
-    ("/v1/messages", "post", MessagesRequest),
-    ("/v1/messages/count_tokens", "post", CountTokensRequest),
-)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -75,6 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_proxy_routes(app, settings)
     add_responses_routes(app, settings)
     add_messages_routes(app, settings)
-    install_openapi(app, PROXY_ROUTES, _JSON_BODIES)
+    install_openapi(app)
     install_playground(app)
     return app

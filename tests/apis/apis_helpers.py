@@ -1,11 +1,31 @@
-"""Checks the tests/apis tests share: an answer is an error in the API's own shape, saying what was
-wrong without leaking paths or traces."""
+"""What the tests/apis tests share (imported by name: `conftest` is ambiguous when several test
+folders run together): checks that an answer is an error in the API's own shape, saying what was
+wrong without leaking paths or traces; skipping for a missing system tool."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
+
+from nexa_cli.supervisor import Child
+
+StartRouter = Callable[..., tuple[str, Child]]
+"""The `start_router` fixture: (name, NEXA_ROUTER_* env) -> (url, child)."""
+CLI_OUTCOMES: list[str] = []
+"""What Codex CLI and Claude Code did (test_agent_clis.py), shown at the end of the run."""
+
+
+def need(what: str, how: str) -> None:
+    """Skip for a missing system tool on a developer machine; CI (CI=true) installs them, so fail there."""
+    message = f"{what} is not installed ({how})"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
 
 # What an error message must never contain: filesystem locations and Python internals.
 LEAK_MARKERS = ("/work", "/tmp", "/root", "/home", "/usr", "site-packages", "Traceback", 'File "')

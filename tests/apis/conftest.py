@@ -3,21 +3,17 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import anthropic
 import httpx
 import openai
 import pytest
+from apis_helpers import CLI_OUTCOMES, StartRouter, need
 from postgres_server import PostgresServer, bin_dir
 from support import router_spec
 
 from nexa_cli.supervisor import Child, Supervisor
-
-StartRouter = Callable[..., tuple[str, Child]]
-CLI_OUTCOMES: list[str] = []
-"""What Codex CLI and Claude Code did (test_agent_clis.py), shown at the end of the run."""
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -25,14 +21,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("agent clients (tests/apis)")
         for line in CLI_OUTCOMES:
             terminalreporter.write_line(line)
-
-
-def need(what: str, how: str) -> None:
-    """Skip for a missing system tool on a developer machine; CI (CI=true) installs them, so fail there."""
-    message = f"{what} is not installed ({how})"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

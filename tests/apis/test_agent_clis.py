@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CLI_OUTCOMES, StartRouter, need
+from apis_helpers import CLI_OUTCOMES, StartRouter, need
 from support import service_spec
 
 from nexa_cli.supervisor import Supervisor

@@ -7,7 +7,7 @@ from typing import Literal
 
 import anthropic
 import pytest
-from conftest import StartRouter
+from apis_helpers import StartRouter
 from pydantic import BaseModel
 
 MODEL = "smollm2"

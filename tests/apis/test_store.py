@@ -9,7 +9,7 @@ import time
 import httpx
 import openai
 import pytest
-from conftest import StartRouter
+from apis_helpers import StartRouter
 from postgres_server import PostgresServer
 
 from nexa_cli.supervisor import Supervisor

@@ -223,15 +223,22 @@ livenessProbe:
 {{- end }}
 
 {{/*
-The env var that sets a model service's CPU threads (each engine names it differently).
-*/}}
-{{- define "nexa.threadsEnv" -}}
-{{- get (dict "text" "NEXA_TEXT_N_THREADS" "image" "NEXA_IMAGE_NUM_THREADS" "audio" "NEXA_AUDIO_CPU_THREADS") . }}
-{{- end }}
-
-{{/*
-The model services this chart knows, in a fixed order.
+The model services this chart knows, in a fixed order: the modality table of nexa_common
+(common/nexa_common/modalities.py); tests/unit/test_modalities.py checks that they agree.
 */}}
 {{- define "nexa.modalities" -}}
 text image audio
+{{- end }}
+
+{{/*
+API versions of the kinds that moved out of beta, chosen from what the cluster serves
+(.Capabilities.APIVersions: the API server's discovery on install, Helm's built-in set offline),
+so that one chart installs on Kubernetes 1.20-1.22 and on current clusters alike.
+*/}}
+{{- define "nexa.hpaApiVersion" -}}
+{{- if .Capabilities.APIVersions.Has "autoscaling/v2" }}autoscaling/v2{{ else }}autoscaling/v2beta2{{ end }}
+{{- end }}
+
+{{- define "nexa.pdbApiVersion" -}}
+{{- if .Capabilities.APIVersions.Has "policy/v1" }}policy/v1{{ else }}policy/v1beta1{{ end }}
 {{- end }}

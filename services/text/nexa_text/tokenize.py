@@ -6,24 +6,17 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from fastapi import APIRouter
 
 from nexa_common.errors import APIError, error_responses
-from nexa_common.schemas.text import ChatCompletionRequest
+from nexa_common.schemas.text import TOKENIZE_PATH, ChatCompletionRequest, TokenizeResponse
 
 from .prompting import PromptError, chat_prompt_tokens, tool_instructions
 from .runtime import Runtime
-from .serving import RuntimeDep, model_name
+from .serving import StateDep, served
 from .tool_calls import plan_tools
 
 router = APIRouter(tags=["text"])
-
-
-class TokenCount(BaseModel):
-    model: str
-    prompt_tokens: int
-    """What chat's `usage.prompt_tokens` would be for the same messages and tools."""
 
 
 def _count(runtime: Runtime, body: ChatCompletionRequest) -> int:
@@ -40,9 +33,10 @@ def _count(runtime: Runtime, body: ChatCompletionRequest) -> int:
         ) from exc
 
 
-@router.post("/v1/tokenize", response_model=TokenCount, responses=error_responses(400, 503))
-async def tokenize(body: ChatCompletionRequest, request: Request, runtime: RuntimeDep) -> TokenCount:
+@router.post(TOKENIZE_PATH, response_model=TokenizeResponse, responses=error_responses(400, 503))
+async def tokenize(body: ChatCompletionRequest, state: StateDep) -> TokenizeResponse:
     """Count the prompt tokens of `messages` (and `tools`, `tool_choice`), as chat would send them to
     the model. A `response_format` is not counted: its instruction is added only by chat."""
-    count = await asyncio.to_thread(_count, runtime, body)
-    return TokenCount(model=model_name(request), prompt_tokens=count)
+    model = served(state, body)
+    count = await asyncio.to_thread(_count, model.runtime, body)
+    return TokenizeResponse(model=model.model.name, prompt_tokens=count)

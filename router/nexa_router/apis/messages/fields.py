@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from nexa_common.schemas.messages import CountTokensRequest, MessagesRequest
+
 from ..fields import unknown_fields
-from .schemas import CountTokensRequest, MessagesRequest
 
 _ADVISORY = ("metadata", "thinking", "service_tier")
 

@@ -8,31 +8,33 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from nexa_common.catalogue import Modality
 from nexa_common.errors import APIError
+from nexa_common.modalities import router_route
+from nexa_common.schemas.messages import AnthropicError, CountTokensRequest, MessagesRequest, TokenCount
+from nexa_common.schemas.text import TOKENIZE_PATH, TokenizeResponse
 
 from ...auth import require_api_key
 from ...settings import Settings
 from ..body import read_json
 from ..fields import ignored_header
 from ..responses.conversation import new_id
+from ..routing import add_route, body_limit
 from ..sse import EventStream, sse
 from ..upstream_chat import ChatStream, StreamFailed, open_chat_stream, post_json, renamed
 from .errors import AnthropicRoute, install_path_errors
 from .events import MessageBuilder
 from .fields import ignored
-from .schemas import AnthropicError, CountTokensRequest, MessageObject, MessagesRequest, TokenCount
 from .translate import chat_request, tokenize_request
 
-TOKENIZE_PATH = "/v1/tokenize"
 # The chat request's fields, by the names this API gives them (for the text service's 400s).
 _PARAMS = {"stop": "stop_sequences"}
 _DISCONNECT_CHECK_S = 0.25
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": AnthropicError} for status in (400, 401, 404, 413, 429, 500, 502, 503, 504)
 }
-_LIMIT_SETTING = "NEXA_ROUTER_MAX_JSON_BODY_BYTES"
 
 
 async def _stream(builder: MessageBuilder, chat: ChatStream) -> AsyncIterator[bytes]:
@@ -73,18 +75,16 @@ def add_messages_routes(app: FastAPI, settings: Settings) -> None:
         tags=["messages"],
         route_class=AnthropicRoute,
     )
+    message_limit = body_limit(settings, router_route("createMessage"))
+    count_limit = body_limit(settings, router_route("countMessageTokens"))
 
-    @api.post(
-        "/v1/messages", response_model=MessageObject, responses=_ERRORS, operation_id="createMessage",
-        summary="Anthropic's Messages API on the text models, plain or streamed",
-    )  # fmt: skip
     async def create_message(request: Request) -> Response:
         """`system`, `messages` with text / tool_use / tool_result blocks, client `tools` with
         `input_schema` (grammar-constrained calls), `tool_choice`, `max_tokens` (required),
         `stop_sequences`, `temperature`, `top_p`, `top_k`, `stream` with Anthropic's events. Errors
         use Anthropic's shape. The answer's `stop_sequence` is always null: the text service does not
         say which stop sequence ended an answer (its `stop_reason` is then `end_turn`)."""
-        body = await read_json(request, MessagesRequest, settings.max_json_body_bytes, _LIMIT_SETTING)
+        body = await read_json(request, MessagesRequest, *message_limit)
         chat_body = chat_request(body)
         try:
             chat = await open_chat_stream(
@@ -100,14 +100,10 @@ def add_messages_routes(app: FastAPI, settings: Settings) -> None:
             return Response(status_code=499)  # nginx's "client closed request": nobody reads it
         return JSONResponse(builder.message, headers=headers)
 
-    @api.post(
-        "/v1/messages/count_tokens", response_model=TokenCount, responses=_ERRORS, operation_id="countMessageTokens",
-        summary="How many input tokens a Messages request would take",
-    )  # fmt: skip
     async def count_tokens(request: Request) -> JSONResponse:
         """Counts the prompt as the model sees it: the chat template rendered over `system`, `messages`
         and the `tools` (with the instructions that describe them), by the text service."""
-        body = await read_json(request, CountTokensRequest, settings.max_json_body_bytes, _LIMIT_SETTING)
+        body = await read_json(request, CountTokensRequest, *count_limit)
         try:
             answer = await post_json(
                 request.app.state.upstreams.get(Modality.TEXT),
@@ -117,10 +113,15 @@ def add_messages_routes(app: FastAPI, settings: Settings) -> None:
             )
         except APIError as exc:
             raise renamed(exc, _PARAMS) from None
-        count = answer.get("prompt_tokens")
-        if not isinstance(count, int):
-            raise APIError(502, "The text service answered /v1/tokenize without a token count.", code="upstream_error")
+        try:
+            count = TokenizeResponse.model_validate(answer).prompt_tokens
+        except ValidationError:
+            raise APIError(
+                502, f"The text service answered {TOKENIZE_PATH} without a token count.", code="upstream_error"
+            ) from None
         return JSONResponse(TokenCount(input_tokens=count).model_dump(), headers=ignored_header(ignored(body)))
 
+    add_route(api, "createMessage", create_message, _ERRORS)
+    add_route(api, "countMessageTokens", count_tokens, _ERRORS)
     app.include_router(api)
     install_path_errors(app)

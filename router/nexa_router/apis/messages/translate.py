@@ -14,9 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from nexa_common.errors import APIError
+from nexa_common.schemas.messages import CountTokensRequest, InputMessage, MessagesRequest
 from nexa_common.schemas.text import FunctionDefinition
-
-from .schemas import CountTokensRequest, InputMessage, MessagesRequest
 
 _MEDIA_BLOCKS = ("image", "document", "search_result", "container_upload")
 BLOCK_TYPES = {"user": ("text", "tool_result"), "assistant": ("text", "tool_use"), "system": ("text",)}
@@ -54,30 +53,28 @@ def _unsupported(kind: str, where: str, allowed: tuple[str, ...]) -> APIError:
     )
 
 
+def _text_blocks(blocks: list[Any], where: str) -> list[str]:
+    """The texts of a list that may hold text blocks only (`where` names the list)."""
+    texts = []
+    for index, block in enumerate(blocks):
+        at = f"{where}[{index}]"
+        kind = _block_type(block, at)
+        if kind != "text":
+            raise _unsupported(kind, at, ("text",))
+        texts.append(_text_of(block, at))
+    return texts
+
+
 def system_text(system: str | list[dict[str, Any]] | None) -> str | None:
     if system is None or isinstance(system, str):
         return system or None
-    texts = []
-    for index, block in enumerate(system):
-        where = f"system[{index}]"
-        kind = _block_type(block, where)
-        if kind != "text":
-            raise _unsupported(kind, where, ("text",))
-        texts.append(_text_of(block, where))
-    return "\n\n".join(texts) or None
+    return "\n\n".join(_text_blocks(system, "system")) or None
 
 
 def _tool_result_text(block: dict[str, Any], where: str) -> str:
     content = block.get("content", "")
     if isinstance(content, list):
-        parts = []
-        for index, inner in enumerate(content):
-            at = f"{where}.content[{index}]"
-            kind = _block_type(inner, at)
-            if kind != "text":
-                raise _unsupported(kind, at, ("text",))
-            parts.append(_text_of(inner, at))
-        content = "\n".join(parts)
+        content = "\n".join(_text_blocks(content, f"{where}.content"))
     if not isinstance(content, str):
         raise _bad(f"{where}.content must be a string or a list of text blocks.", f"{where}.content")
     # The model should know a tool failed; chat has no flag for it, so it is said in words.

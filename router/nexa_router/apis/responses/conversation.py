@@ -13,9 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from nexa_common.errors import APIError
+from nexa_common.schemas.responses import ResponsesRequest
 from nexa_common.schemas.text import FunctionDefinition
-
-from .schemas import ResponsesRequest
 
 ITEM_TYPES = ("message", "function_call", "function_call_output")
 _ROLES = ("user", "system", "developer", "assistant")

@@ -10,10 +10,10 @@ Ignored and named in `X-Nexa-Ignored-Fields`: the rest, when given.
 from __future__ import annotations
 
 from nexa_common.errors import APIError
+from nexa_common.schemas.responses import ResponsesRequest
 
 from ..fields import unknown_fields
 from .conversation import tools_active
-from .schemas import ResponsesRequest
 
 # Accepted for compatibility; nothing here acts on them (no reasoning models, no service tiers,
 # no prompt cache, no logprobs in this API yet).

@@ -13,19 +13,21 @@ from fastapi.responses import JSONResponse, Response
 
 from nexa_common.catalogue import Modality
 from nexa_common.errors import APIError, error_responses
+from nexa_common.modalities import router_route
+from nexa_common.schemas.responses import DeletedResponse, InputItemList, ResponseObject, ResponsesRequest
 
 from ...auth import require_api_key
 from ...settings import Settings
 from ...store.handle import ResponseStore
 from ..body import read_json
 from ..fields import ignored_header
+from ..routing import add_route, body_limit
 from ..sse import EventStream, sse
 from ..upstream_chat import ChatStream, StreamFailed, open_chat_stream, renamed
 from .conversation import chat_request, input_items, namespaces, new_id
 from .events import Event, ResponseBuilder
 from .fields import ignored, refuse_unsupported
 from .inflight import InFlight, InFlightResponses, until_set
-from .schemas import DeletedResponse, InputItemList, ResponseObject, ResponsesRequest
 
 # The chat request's fields, by the names this API gives them (for the text service's 400s).
 _PARAMS = {"messages": "input", "response_format": "text.format", "max_tokens": "max_output_tokens"}
@@ -135,10 +137,9 @@ class _Answer:
             entry.finished.set()
 
 
-async def _create(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
+async def _create(request: Request, limit: tuple[int, str]) -> Response:
     store: ResponseStore = request.app.state.response_store
-    body = await read_json(request, ResponsesRequest, settings.max_json_body_bytes, "NEXA_ROUTER_MAX_JSON_BODY_BYTES")
+    body = await read_json(request, ResponsesRequest, *limit)
     refuse_unsupported(body)
     items = input_items(body)
     context: list[dict[str, Any]] = []
@@ -191,30 +192,19 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
     app.state.response_store = ResponseStore(settings)
     app.state.responses_inflight = InFlightResponses()
     api = APIRouter(dependencies=[Depends(require_api_key)] if settings.api_keys else [], tags=["responses"])
+    limit = body_limit(settings, router_route("createResponse"))
 
-    @api.post(
-        "/v1/responses", response_model=ResponseObject, responses=_STREAMS, operation_id="createResponse",
-        summary="Answer input items (optionally continuing a stored response), plain or streamed",
-    )  # fmt: skip
     async def create_response(request: Request) -> Response:
         """The Responses API on the text models: `input` items become the chat conversation (after the
         stored one when `previous_response_id` is given), function tools and `text.format` are
         grammar-constrained as in chat. With `store` (the default) the response is kept for
         `NEXA_ROUTER_RESPONSES_TTL_S`. Fields accepted but not acted on are named in the
         `X-Nexa-Ignored-Fields` header."""
-        return await _create(request)
+        return await _create(request, limit)
 
-    @api.get(
-        "/v1/responses/{response_id}", response_model=ResponseObject, operation_id="getResponse",
-        responses=error_responses(401, 404, 503), summary="A stored (or streaming) response",
-    )  # fmt: skip
     async def get_response(request: Request, response_id: str) -> dict[str, Any]:
         return await _retrieve(request, response_id)
 
-    @api.get(
-        "/v1/responses/{response_id}/input_items", response_model=InputItemList, operation_id="listInputItems",
-        responses=error_responses(400, 401, 404, 503), summary="The input items of a stored response",
-    )  # fmt: skip
     async def list_input_items(
         request: Request,
         response_id: str,
@@ -239,19 +229,11 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
             has_more=len(items) > limit,
         )
 
-    @api.delete(
-        "/v1/responses/{response_id}", response_model=DeletedResponse, operation_id="deleteResponse",
-        responses=error_responses(401, 404, 503), summary="Delete a stored response",
-    )  # fmt: skip
     async def delete_response(request: Request, response_id: str) -> DeletedResponse:
         if not await request.app.state.response_store.delete(response_id):
             raise _not_found(response_id)
         return DeletedResponse(id=response_id)
 
-    @api.post(
-        "/v1/responses/{response_id}/cancel", response_model=ResponseObject, operation_id="cancelResponse",
-        responses=error_responses(400, 401, 404, 503), summary="Stop a response that is still streaming",
-    )  # fmt: skip
     async def cancel_response(request: Request, response_id: str) -> dict[str, Any]:
         """Stops a streamed response this router is generating: its stream ends with status `cancelled`
         (in a `response.incomplete` event) and the partial response is stored. Responses that have
@@ -273,4 +255,9 @@ def add_responses_routes(app: FastAPI, settings: Settings) -> None:
             code="response_not_cancellable",
         )
 
+    add_route(api, "createResponse", create_response, _STREAMS)
+    add_route(api, "getResponse", get_response, error_responses(401, 404, 503))
+    add_route(api, "deleteResponse", delete_response, error_responses(401, 404, 503))
+    add_route(api, "listInputItems", list_input_items, error_responses(400, 401, 404, 503))
+    add_route(api, "cancelResponse", cancel_response, error_responses(400, 401, 404, 503))
     app.include_router(api)

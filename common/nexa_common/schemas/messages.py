@@ -1,5 +1,6 @@
-"""The Messages API's wire types. Content blocks and tools are plain objects here and checked one
-by one in `translate.py`, so an unsupported block or tool is answered with its own name and place."""
+"""Anthropic's Messages API's wire types (`/v1/messages`, answered by the router's translation layer
+`nexa_router.apis.messages`). Content blocks and tools are plain objects here and checked one by one
+by the translation layer, so an unsupported block or tool is answered with its own name and place."""
 
 from __future__ import annotations
 

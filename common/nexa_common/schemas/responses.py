@@ -1,6 +1,7 @@
-"""The Responses API's wire types: the request as clients send it, and the response object.
+"""The Responses API's wire types (`/v1/responses`, answered by the router's translation layer
+`nexa_router.apis.responses`): the request as clients send it, and the response object.
 
-Input items and tools are kept as plain objects here and checked one by one in `conversation.py`,
+Input items and tools are kept as plain objects here and checked one by one by the translation layer,
 so an unsupported item or tool type is answered with its own name and position rather than a
 union's list of every alternative that did not match.
 """
