@@ -3,6 +3,7 @@ router: a plain answer, `messages.stream`, a tool use round trip, and count_toke
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 import anthropic
@@ -11,6 +12,7 @@ from apis_helpers import StartRouter
 from pydantic import BaseModel
 
 MODEL = "smollm2"
+LONG = [{"role": "user", "content": "Count from 1 to 1000, one number per line."}]
 WEATHER_TOOL = {
     "name": "get_weather",
     "description": "The current weather in a city.",
@@ -63,6 +65,39 @@ def test_tool_use_round_trip(claude: anthropic.Anthropic) -> None:
         messages=[question, {"role": "assistant", "content": first.content}, {"role": "user", "content": [result]}],
     )  # fmt: skip
     assert second.content and second.usage.input_tokens > first.usage.input_tokens
+
+
+def test_streamed_tool_use(claude: anthropic.Anthropic) -> None:
+    question = {"role": "user", "content": "What is the weather in Paris?"}
+    with claude.messages.stream(
+        model=MODEL,
+        max_tokens=40,
+        messages=[question],
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "any"},  # type: ignore[list-item]
+    ) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    raw = [e.type for e in events if e.type not in ("text", "input_json")]  # not the helper's derived events
+    deltas = raw.count("content_block_delta")
+    assert deltas >= 1
+    assert raw == [
+        "message_start", "content_block_start", *["content_block_delta"] * deltas, "content_block_stop",
+        "message_delta", "message_stop",
+    ]  # fmt: skip
+    start = next(e for e in events if e.type == "content_block_start")
+    assert start.content_block.type == "tool_use" and start.content_block.name == "get_weather"  # type: ignore[union-attr]
+    partial = "".join(e.delta.partial_json for e in events if e.type == "content_block_delta")  # type: ignore[union-attr]
+    assert final.stop_reason == "tool_use"
+    [use] = final.content
+    assert use.type == "tool_use" and use.id == start.content_block.id  # type: ignore[union-attr]
+    assert use.input == json.loads(partial) and isinstance(use.input["city"], str)  # type: ignore[index]
+
+
+def test_token_limit_is_the_stop_reason(claude: anthropic.Anthropic) -> None:
+    message = claude.messages.create(model=MODEL, max_tokens=3, messages=LONG)  # type: ignore[arg-type]
+    assert message.stop_reason == "max_tokens" and message.usage.output_tokens == 3
+    assert message.content[0].type == "text" and message.content[0].text
 
 
 class Colour(BaseModel):

@@ -22,6 +22,9 @@ WEATHER_TOOL = {
 }
 
 
+LONG = "Count from 1 to 1000, one number per line."
+
+
 def prompt_tokens(text_url: str, messages: list[dict[str, Any]]) -> int:
     """What the text service counts for these chat messages: the prompt a translation should produce."""
     answer = httpx.post(f"{text_url}/v1/tokenize", json={"messages": messages}, timeout=60)
@@ -68,6 +71,55 @@ def test_streamed_event_sequence(oai: openai.OpenAI) -> None:
     assert text and final.output_text == text
     assert events[0].response.id == final.id and events[0].response.status == "in_progress"
     assert oai.responses.retrieve(final.id).output_text == text
+
+
+def test_streamed_function_call(oai: openai.OpenAI) -> None:
+    events = list(
+        oai.responses.create(
+            model=MODEL, input="What is the weather in Paris?", tools=[WEATHER_TOOL], tool_choice="required",
+            stream=True, max_output_tokens=40, temperature=0,
+        )
+    )  # fmt: skip
+    kinds = [e.type for e in events]
+    assert kinds[:3] == ["response.created", "response.in_progress", "response.output_item.added"], kinds
+    added = events[2].item  # type: ignore[union-attr]
+    assert added.type == "function_call" and added.name == "get_weather" and added.status == "in_progress"
+    assert kinds[-3:] == ["response.function_call_arguments.done", "response.output_item.done", "response.completed"]
+    assert set(kinds[3:-3]) == {"response.function_call_arguments.delta"}
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    arguments = "".join(e.delta for e in events if e.type == "response.function_call_arguments.delta")
+    assert events[-3].arguments == arguments and isinstance(json.loads(arguments)["city"], str)  # type: ignore[union-attr]
+    [call] = events[-1].response.output  # type: ignore[union-attr]
+    assert call.type == "function_call" and call.arguments == arguments and call.status == "completed"
+    assert call.call_id == added.call_id and call.id == added.id
+
+
+def test_token_limit_makes_an_incomplete_response(oai: openai.OpenAI) -> None:
+    response = oai.responses.create(model=MODEL, input=LONG, max_output_tokens=3, temperature=0)
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None and response.incomplete_details.reason == "max_output_tokens"
+    [message] = response.output
+    assert message.type == "message" and message.status == "incomplete" and response.output_text
+    assert response.usage is not None and response.usage.output_tokens == 3
+
+
+def test_input_items_are_paged(oai: openai.OpenAI) -> None:
+    said = ["one", "two", "three"]
+    response = oai.responses.create(
+        model=MODEL, input=[{"role": "user", "content": word} for word in said], max_output_tokens=1
+    )
+
+    def texts(page: Any) -> list[str]:
+        return [item.content[0].text for item in page.data]
+
+    newest = oai.responses.input_items.list(response.id, limit=2)  # newest first, as OpenAI's default
+    assert texts(newest) == ["three", "two"] and newest.has_more
+    oldest = oai.responses.input_items.list(response.id, order="asc", limit=2)
+    assert texts(oldest) == ["one", "two"] and oldest.has_more
+    rest = oai.responses.input_items.list(response.id, order="asc", limit=2, after=oldest.data[-1].id)
+    assert texts(rest) == ["three"] and not rest.has_more
+    with pytest.raises(openai.BadRequestError):
+        oai.responses.input_items.list(response.id, after="msg_not_in_this_response")
 
 
 def test_function_tool_round_trip(oai: openai.OpenAI, text_url: str) -> None:
