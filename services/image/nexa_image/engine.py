@@ -44,6 +44,8 @@ class ImageEngine(Protocol):
     """Pixels per latent pixel: sizes must be multiples of it (8 for real SD, 2 for tiny-sd)."""
     slots: int
     """Generations run at once."""
+    native_size: int
+    """The width and height the model was trained at (what OpenAI's `size: "auto"` gets)."""
 
     def generate(self, job: GenerationJob, cancel: threading.Event | None = None) -> GenerationResult:
         """Blocking; called in a worker thread, at most `slots` at a time. Raises GenerationCancelled

@@ -15,6 +15,7 @@ from nexa_common.modalities import Modality, spec
 
 from . import chat, completions, tokenize
 from .engine import TextEngine
+from .gguf_header import trained_context
 from .metrics import TextMetrics
 from .prompting import make_renderer
 from .runtime import Runtime
@@ -28,7 +29,7 @@ def _gguf_engine(path: Path, settings: Settings) -> TextEngine:
     from .llama_engine import LlamaEngine
 
     options = {
-        "n_ctx": settings.n_ctx,
+        "n_ctx": settings.context_size(trained_context(path)),
         "n_threads": settings.threads,
         "n_batch": settings.n_batch,
         "n_gpu_layers": settings.n_gpu_layers,
@@ -50,7 +51,8 @@ def _onnx_engine(path: Path, settings: Settings) -> TextEngine:
             f"'{path.name}' is an ONNX model, and the ONNX backend is not installed "
             f"({exc.name} is missing): pip install 'nexa-text[onnx]'"
         ) from exc
-    return OnnxEngine(path, n_ctx=settings.n_ctx, n_threads=settings.threads)
+    # The engine takes the smaller of this and the folder's own context_length.
+    return OnnxEngine(path, n_ctx=settings.context_size(None), n_threads=settings.threads)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

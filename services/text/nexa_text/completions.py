@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from nexa_common.errors import error_responses
+from nexa_common.fields import account_fields
 from nexa_common.schemas.text import CompletionChoice, CompletionChunk, CompletionRequest, CompletionResponse
 
 from .driver import Generation, respond, usage, usage_event
@@ -37,11 +38,13 @@ async def create_completion(body: CompletionRequest, request: Request, state: St
     """Continue `prompt`. Nexa's clients read `result`; OpenAI clients read `choices`. With
     `stream: true` the answer is server-sent `text_completion` chunks ending with `data: [DONE]`."""
     arrived = time.perf_counter()
+    account_fields(request, body, strict=state.settings.strict_fields)
     model = served(state, body)
     prompt = body.prompt_text()
     tokens = await asyncio.to_thread(_prompt_tokens, model.runtime, prompt)
     seq = sequence(model.runtime, tokens, body.token_limit(), "prompt")
     seq.sampling = sampling(body)
+    seq.min_tokens, seq.ignore_eos = body.min_tokens, body.ignore_eos
     seq.top_logprobs = body.logprobs
     require_supported(model.runtime, seq)
     job = Generation(model, seq, body.stop_sequences(), arrived, "completions")

@@ -76,19 +76,30 @@ def usage_event(chunk: type[CompletionChunk | ChatCompletionChunk], answer_id: s
     return event(chunk(id=answer_id, created=created, model=job.model_name, choices=[], usage=usage(outcome)))
 
 
-async def respond(request: Request, state: TextState, job: Generation, answer: Answer, *, stream: bool) -> Response:
+async def respond(
+    request: Request,
+    state: TextState,
+    job: Generation,
+    answer: Answer,
+    *,
+    stream: bool,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """Wait in the model's queue (429 at once when it is full; a client that leaves while waiting
-    leaves the queue), then generate: the slot is held until the answer is over, however it ends."""
+    leaves the queue), then generate: the slot is held until the answer is over, however it ends.
+    `headers` go with the answer, streamed or whole (the relaxed-schema notice)."""
     stack = AsyncExitStack()
     lease = await while_connected(request, stack.enter_async_context(state.pool.slot(job.served.model)))
     if stream:
-        return EventStream(_events(request, state, job, answer, lease), cleanup=stack.aclose)
+        return EventStream(_events(request, state, job, answer, lease), cleanup=stack.aclose, headers=headers)
     outcome = "error"
     async with stack:
         try:
             deltas, end = await while_connected(request, _collect(job), job.sequence.cancel)
             outcome = "done"
-            return answer.whole(deltas, end)
+            whole = answer.whole(deltas, end)
+            whole.headers.update(headers or {})
+            return whole
         except APIError as exc:
             outcome = "disconnected" if exc.status == CLIENT_CLOSED else "error"
             raise
