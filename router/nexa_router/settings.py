@@ -55,6 +55,12 @@ class Settings(ComponentSettings):
     """The API's address as clients see it (e.g. https://ai.example.com), passed to the services for absolute
     URLs in answers (image `url`s); empty: taken from each request (X-Forwarded-* or Forwarded, else Host)."""
 
+    strict_fields: bool = False
+    """On the routes the router answers itself (`/v1/responses`, `/v1/messages`): answer request
+    fields this server does not know with a 400 naming them, instead of accepting them and naming
+    them in the `X-Nexa-Ignored-Fields` response header. Forwarded routes follow their service's
+    `NEXA_<SERVICE>_STRICT_FIELDS`."""
+
     ready_timeout_s: float = Field(default=2.0, gt=0)
     """Time limit for asking each service whether it is ready (for /ready and /v1/models)."""
 

@@ -76,11 +76,10 @@ def test_codex_cli(small_context_url: str, tmp_path: Path) -> None:
     home.mkdir()
     work.mkdir()
     # A custom model provider on the Responses wire API. web_search is a server tool (refused here);
-    # the subagent tools are left out until the text service's JSON-schema reader accepts a property
-    # named "type" (their schemas have one).
+    # every other tool Codex sends (its subagent tools included) is a function tool the server takes.
     (home / "config.toml").write_text(
         f'model = "{MODEL}"\nmodel_provider = "nexa"\napproval_policy = "never"\nsandbox_mode = "read-only"\n'
-        'web_search = "disabled"\n\n[agents]\nenabled = false\n\n'
+        'web_search = "disabled"\n\n'
         f'[model_providers.nexa]\nname = "nexa"\nbase_url = "{small_context_url}/v1"\nwire_api = "responses"\n'
     )
     before = _rejected_for_length(small_context_url, "/v1/responses")
@@ -109,8 +108,8 @@ def test_claude_code(small_context_url: str, tmp_path: Path) -> None:
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
     before = _rejected_for_length(small_context_url, "/v1/messages")
-    # Workflow's schema has a maxLength beyond what the text service turns into a grammar today.
-    code, output = _run([str(claude), "-p", PROMPT, "--disallowedTools", "Workflow"], work, env)
+    # Every tool Claude Code sends, Workflow included, is a client tool the server takes.
+    code, output = _run([str(claude), "-p", PROMPT], work, env)
     rejected = _rejected_for_length(small_context_url, "/v1/messages") - before
     # Our message starts with Anthropic's own words, "prompt is too long", which Claude Code recognizes.
     _outcome("Claude Code", code, output, "Prompt is too long", rejected)

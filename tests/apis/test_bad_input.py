@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from apis_helpers import anthropic_error, openai_error
+from apis_helpers import StartRouter, anthropic_error, openai_error
 
 MODEL = "smollm2"
 FUNCTION = {"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}
@@ -127,10 +127,12 @@ def test_ignored_fields_are_named(http: httpx.Client) -> None:
     responses = http.post(
         "/v1/responses",
         json={"model": MODEL, "input": [USER], "max_output_tokens": 1, "reasoning": {"effort": "low"},
-              "truncation": "auto", "frobnicate": 1},
+              "truncation": "auto", "frobnicate": 1, "text": {"verbosity": "low", "format": {"type": "text", "x": 1}}},
     )  # fmt: skip
     assert responses.status_code == 200, responses.text
-    assert responses.headers["x-nexa-ignored-fields"].split(",") == ["reasoning", "truncation", "frobnicate"]
+    assert responses.headers["x-nexa-ignored-fields"].split(",") == [
+        "reasoning", "text.verbosity", "truncation", "frobnicate", "text.format.x",
+    ]  # fmt: skip
     messages = http.post(
         "/v1/messages/count_tokens",
         json={"model": MODEL, "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi",
@@ -147,3 +149,22 @@ def test_bodies_beyond_the_limit_are_413(http: httpx.Client) -> None:
     assert error["code"] == "request_too_large" and "NEXA_ROUTER_MAX_JSON_BODY_BYTES" in error["message"]
     body = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": big}]}
     assert anthropic_error(http.post("/v1/messages", json=body), 413)["type"] == "request_too_large"
+
+
+def test_strict_fields_refuse_unknown_fields(start_router: StartRouter) -> None:
+    """With NEXA_ROUTER_STRICT_FIELDS an unknown field is a 400 naming it (each API in its own shape);
+    fields the server knows but ignores are still accepted and named."""
+    url, _ = start_router("router-apis-strict", {"NEXA_ROUTER_STRICT_FIELDS": "true"})
+    with httpx.Client(base_url=url, timeout=120) as client:
+        error = openai_error(client.post("/v1/responses", json={"input": "Hi", "frobnicate": 1}), 400)
+        assert (
+            error["code"] == "unknown_field" and error["param"] == "frobnicate" and "'frobnicate'" in error["message"]
+        )
+        nested = openai_error(client.post("/v1/responses", json={"input": "Hi", "text": {"frob": 1}}), 400)
+        assert nested["param"] == "text.frob"
+        body = {"model": MODEL, "max_tokens": 1, "messages": [USER], "frobnicate": 1}
+        assert "'frobnicate'" in anthropic_error(client.post("/v1/messages", json=body), 400)["message"]
+        counted = client.post("/v1/messages/count_tokens", json={"model": MODEL, "messages": [USER], "frob": 1})
+        assert "'frob'" in anthropic_error(counted, 400)["message"]
+        known = client.post("/v1/responses", json={"input": "Hi", "max_output_tokens": 1, "user": "u1"})
+        assert known.status_code == 200 and known.headers["x-nexa-ignored-fields"] == "user"

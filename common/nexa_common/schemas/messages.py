@@ -8,20 +8,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..fields import AccountedRequest, Advisory
+
 MAX_TOOLS = 128
 MAX_STOP_SEQUENCES = 16
 
 
-class OutputFormat(BaseModel):
+class OutputFormat(AccountedRequest):
     type: Literal["json_schema"]
     schema_: dict[str, Any] = Field(alias="schema")
 
 
-class OutputConfig(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class OutputConfig(AccountedRequest):
     format: OutputFormat | None = Field(default=None, description="Structured output: grammar-constrained JSON.")
-    effort: str | None = Field(default=None, description="Accepted and ignored (no reasoning models here).")
+    effort: str | None = Advisory(description="how much effort to spend; no model here reasons.")
 
 
 class InputMessage(BaseModel):
@@ -32,10 +32,9 @@ class InputMessage(BaseModel):
     content: str | list[Any]
 
 
-class MessagesRequest(BaseModel):
-    """`POST /v1/messages`. Unknown fields are accepted and named in `X-Nexa-Ignored-Fields`."""
-
-    model_config = ConfigDict(extra="allow")
+class MessagesRequest(AccountedRequest):
+    """`POST /v1/messages`. Unknown fields are accepted and named in `X-Nexa-Ignored-Fields` (a 400
+    with `NEXA_ROUTER_STRICT_FIELDS`)."""
 
     model: str = Field(min_length=1, description="The model to answer with (a name from /v1/models).")
     max_tokens: int = Field(ge=1, le=1_000_000, description="Most tokens to generate (required, as Anthropic's API).")
@@ -51,23 +50,23 @@ class MessagesRequest(BaseModel):
     tools: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: dict[str, Any] | None = None
     output_config: OutputConfig | None = None
-    metadata: dict[str, Any] | None = None
-    thinking: dict[str, Any] | None = None
-    service_tier: str | None = None
-    cache_control: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = Advisory(description="an end-user ID for abuse monitoring.")
+    thinking: dict[str, Any] | None = Advisory(description="extended thinking; no model here thinks.")
+    service_tier: str | None = Advisory(description="the processing tier; there is one here.")
+    cache_control: dict[str, Any] | None = Field(
+        default=None, description="Accepted and ignored (there is no prompt cache), here and on blocks."
+    )
 
 
-class CountTokensRequest(BaseModel):
+class CountTokensRequest(AccountedRequest):
     """`POST /v1/messages/count_tokens`: the request's prompt side (no max_tokens)."""
-
-    model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1)
     messages: list[InputMessage] = Field(min_length=1)
     system: str | list[dict[str, Any]] | None = None
     tools: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: dict[str, Any] | None = None
-    thinking: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = Advisory(description="extended thinking; no model here thinks.")
 
 
 class MessageUsage(BaseModel):

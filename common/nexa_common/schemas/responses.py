@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..fields import AccountedRequest, Advisory
+
 MAX_TOOLS = 128
 
 
-class TextFormat(BaseModel):
+class TextFormat(AccountedRequest):
     model_config = ConfigDict(populate_by_name=True)
 
     type: Literal["text", "json_object", "json_schema"]
@@ -31,17 +33,16 @@ class TextFormat(BaseModel):
         return self
 
 
-class TextConfig(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class TextConfig(AccountedRequest):
     format: TextFormat | None = None
-    verbosity: Literal["low", "medium", "high"] | None = None
+    verbosity: Literal["low", "medium", "high"] | None = Advisory(
+        description="how long an answer should be; the model is not told."
+    )
 
 
-class ResponsesRequest(BaseModel):
-    """`POST /v1/responses`. Unknown fields are accepted and named in `X-Nexa-Ignored-Fields`."""
-
-    model_config = ConfigDict(extra="allow")
+class ResponsesRequest(AccountedRequest):
+    """`POST /v1/responses`. Unknown fields are accepted and named in `X-Nexa-Ignored-Fields` (a 400
+    with `NEXA_ROUTER_STRICT_FIELDS`)."""
 
     model: str | None = Field(default=None, description="The model to answer with; absent: the text service's default.")
     input: str | list[Any] = Field(
@@ -76,15 +77,17 @@ class ResponsesRequest(BaseModel):
     truncation: Literal["auto", "disabled"] | None = Field(
         default=None, description="`disabled` (a prompt too long is a 400); `auto` is accepted and ignored."
     )
-    include: list[str] | None = None
-    reasoning: dict[str, Any] | None = None
-    user: str | None = None
-    service_tier: str | None = None
-    prompt_cache_key: str | None = None
-    safety_identifier: str | None = None
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    max_tool_calls: int | None = Field(default=None, ge=1)
-    stream_options: dict[str, Any] | None = None
+    include: list[str] | None = Advisory(description="extra output (reasoning, logprobs, sources); there is none here.")
+    reasoning: dict[str, Any] | None = Advisory(description="reasoning effort and summaries; no model here reasons.")
+    user: str | None = Advisory(description="an end-user ID for abuse monitoring.")
+    service_tier: str | None = Advisory(description="the processing tier; there is one here.")
+    prompt_cache_key: str | None = Advisory(description="a prompt-cache routing key; there is no prompt cache.")
+    safety_identifier: str | None = Advisory(description="an end-user ID for safety monitoring.")
+    top_logprobs: int | None = Advisory(description="logprobs are not answered by this API here.", ge=0, le=20)
+    max_tool_calls: int | None = Advisory(
+        description="an answer holds at most one call here, whatever the limit.", ge=1
+    )
+    stream_options: dict[str, Any] | None = Advisory(description="obfuscation padding; streams here carry none.")
 
     @model_validator(mode="after")
     def _metadata_sizes(self) -> ResponsesRequest:

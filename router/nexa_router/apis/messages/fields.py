@@ -3,8 +3,10 @@
 Honoured: model, max_tokens, messages (text, tool_use, tool_result blocks), system, stop_sequences,
 stream, temperature, top_p, top_k, tools (client tools), tool_choice (auto, any, tool, none;
 disable_parallel_tool_use always holds: at most one call per answer), output_config.format.
-Ignored and named in `X-Nexa-Ignored-Fields`: metadata, thinking, service_tier, output_config.effort,
-`cache_control` (there is no prompt cache), and unknown fields.
+Accepted, ignored and named in `X-Nexa-Ignored-Fields`: the fields the schema declares `Advisory`
+(metadata, thinking, service_tier, output_config.effort), `cache_control` wherever it is (there is no
+prompt cache), output_config.format beside tools, and unknown fields (a 400 with
+`NEXA_ROUTER_STRICT_FIELDS`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from nexa_common.schemas.messages import CountTokensRequest, MessagesRequest
-
-from ..fields import unknown_fields
-
-_ADVISORY = ("metadata", "thinking", "service_tier")
 
 
 def _has_cache_control(value: Any, depth: int = 0) -> bool:
@@ -28,22 +26,15 @@ def _has_cache_control(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def ignored(body: MessagesRequest | CountTokensRequest) -> tuple[list[str], list[str]]:
-    """(fields accepted and not acted on, fields this API does not define) — the two lists
-    `nexa_common.fields.account_names` takes, once it is on main."""
-    given = body.model_fields_set
-    names = [name for name in _ADVISORY if name in given and getattr(body, name, None) is not None]
+def ignored_by_value(body: MessagesRequest | CountTokensRequest) -> list[str]:
+    """Fields ignored for the value they have in this request."""
+    names = []
     blocks = [m.content for m in body.messages]
     if getattr(body, "cache_control", None) is not None or _has_cache_control([body.system, body.tools, blocks]):
         names.append("cache_control")
-    unknown = unknown_fields(body)
     output = getattr(body, "output_config", None)
-    if output is not None:
-        if output.effort is not None:
-            names.append("output_config.effort")
-        tool_choice = (getattr(body, "tool_choice", None) or {}).get("type")
-        if output.format is not None and body.tools and tool_choice != "none":
-            # With tools the answer is a call or free text; the format's grammar is not applied.
-            names.append("output_config.format")
-        unknown += [f"output_config.{name}" for name in unknown_fields(output)]
-    return names, unknown
+    tool_choice = (body.tool_choice or {}).get("type")
+    if output is not None and output.format is not None and body.tools and tool_choice != "none":
+        # With tools the answer is a call or free text; the format's grammar is not applied.
+        names.append("output_config.format")
+    return names

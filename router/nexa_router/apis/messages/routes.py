@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from nexa_common.catalogue import Modality
 from nexa_common.errors import APIError
+from nexa_common.event_stream import EventStream
 from nexa_common.modalities import router_route
 from nexa_common.schemas.messages import AnthropicError, CountTokensRequest, MessagesRequest, TokenCount
 from nexa_common.schemas.text import TOKENIZE_PATH, TokenizeResponse
@@ -19,14 +20,14 @@ from nexa_common.schemas.text import TOKENIZE_PATH, TokenizeResponse
 from ...auth import require_api_key
 from ...settings import Settings
 from ..body import read_json
-from ..fields import ignored_header
+from ..fields import account
 from ..responses.conversation import new_id
 from ..routing import add_route, body_limit
-from ..sse import EventStream, sse
+from ..sse import sse
 from ..upstream_chat import ChatStream, StreamFailed, open_chat_stream, post_json, renamed
 from .errors import AnthropicRoute, install_path_errors
 from .events import MessageBuilder
-from .fields import ignored
+from .fields import ignored_by_value
 from .translate import chat_request, tokenize_request
 
 # The chat request's fields, by the names this API gives them (for the text service's 400s).
@@ -85,6 +86,7 @@ def add_messages_routes(app: FastAPI, settings: Settings) -> None:
         use Anthropic's shape. The answer's `stop_sequence` is always null: the text service does not
         say which stop sequence ended an answer (its `stop_reason` is then `end_turn`)."""
         body = await read_json(request, MessagesRequest, *message_limit)
+        account(request, body, ignored_by_value(body), strict=settings.strict_fields)
         chat_body = chat_request(body)
         try:
             chat = await open_chat_stream(
@@ -93,17 +95,17 @@ def add_messages_routes(app: FastAPI, settings: Settings) -> None:
         except APIError as exc:
             raise renamed(exc, _PARAMS) from None
         builder = MessageBuilder(new_id("msg"), body.model)
-        headers = ignored_header(ignored(body))
         if body.stream:
-            return EventStream(_stream(builder, chat), chat.close, headers)
+            return EventStream(_stream(builder, chat), chat.close)
         if not await _complete(request, builder, chat):
             return Response(status_code=499)  # nginx's "client closed request": nobody reads it
-        return JSONResponse(builder.message, headers=headers)
+        return JSONResponse(builder.message)
 
     async def count_tokens(request: Request) -> JSONResponse:
         """Counts the prompt as the model sees it: the chat template rendered over `system`, `messages`
         and the `tools` (with the instructions that describe them), by the text service."""
         body = await read_json(request, CountTokensRequest, *count_limit)
+        account(request, body, ignored_by_value(body), strict=settings.strict_fields)
         try:
             answer = await post_json(
                 request.app.state.upstreams.get(Modality.TEXT),
@@ -119,7 +121,7 @@ def add_messages_routes(app: FastAPI, settings: Settings) -> None:
             raise APIError(
                 502, f"The text service answered {TOKENIZE_PATH} without a token count.", code="upstream_error"
             ) from None
-        return JSONResponse(TokenCount(input_tokens=count).model_dump(), headers=ignored_header(ignored(body)))
+        return JSONResponse(TokenCount(input_tokens=count).model_dump())
 
     add_route(api, "createMessage", create_message, _ERRORS)
     add_route(api, "countMessageTokens", count_tokens, _ERRORS)

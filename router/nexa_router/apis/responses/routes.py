@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from nexa_common.catalogue import Modality
 from nexa_common.errors import APIError, error_responses
+from nexa_common.event_stream import EventStream
 from nexa_common.modalities import router_route
 from nexa_common.schemas.responses import DeletedResponse, InputItemList, ResponseObject, ResponsesRequest
 
@@ -20,13 +21,13 @@ from ...auth import require_api_key
 from ...settings import Settings
 from ...store.handle import ResponseStore
 from ..body import read_json
-from ..fields import ignored_header
+from ..fields import account
 from ..routing import add_route, body_limit
-from ..sse import EventStream, sse
+from ..sse import sse
 from ..upstream_chat import ChatStream, StreamFailed, open_chat_stream, renamed
 from .conversation import chat_request, input_items, namespaces, new_id
 from .events import Event, ResponseBuilder
-from .fields import ignored, refuse_unsupported
+from .fields import ignored_by_value, refuse_unsupported
 from .inflight import InFlight, InFlightResponses, until_set
 
 # The chat request's fields, by the names this API gives them (for the text service's 400s).
@@ -140,6 +141,7 @@ class _Answer:
 async def _create(request: Request, limit: tuple[int, str]) -> Response:
     store: ResponseStore = request.app.state.response_store
     body = await read_json(request, ResponsesRequest, *limit)
+    account(request, body, ignored_by_value(body), strict=request.app.state.settings.strict_fields)
     refuse_unsupported(body)
     items = input_items(body)
     context: list[dict[str, Any]] = []
@@ -162,12 +164,11 @@ async def _create(request: Request, limit: tuple[int, str]) -> Response:
         raise renamed(exc, _PARAMS) from None
     builder = ResponseBuilder(_base(new_id("resp"), body), namespaces(body.tools))
     answer = _Answer(store, builder, chat, body, items, context)
-    headers = ignored_header(ignored(body))
     if not body.stream:
         result = await answer.complete(request)
         if result is None:
             return Response(status_code=499)  # nginx's "client closed request": nobody reads it
-        return JSONResponse(result, headers=headers)
+        return JSONResponse(result)
     inflight: InFlightResponses = request.app.state.responses_inflight
     entry = inflight.add(builder)
 
@@ -175,7 +176,7 @@ async def _create(request: Request, limit: tuple[int, str]) -> Response:
         inflight.remove(entry)
         await chat.close()
 
-    return EventStream(answer.stream(entry), cleanup, headers)
+    return EventStream(answer.stream(entry), cleanup)
 
 
 async def _retrieve(request: Request, response_id: str) -> dict[str, Any]:
