@@ -399,3 +399,16 @@ class ChatCompletionChunk(BaseModel):
     model: str
     choices: list[ChatChunkChoice]
     usage: Usage | None = None
+
+
+TOKENIZE_PATH = "/v1/tokenize"
+"""The text service's token count of a chat request, for the router's `/v1/messages/count_tokens`
+(served by the text service only; not a public route of the router)."""
+
+
+class TokenizeResponse(BaseModel):
+    """The answer of `POST /v1/tokenize` (its body is a chat completion request)."""
+
+    model: str
+    prompt_tokens: int
+    """What chat's `usage.prompt_tokens` would be for the same messages and tools."""

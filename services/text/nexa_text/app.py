@@ -13,7 +13,7 @@ from nexa_common.kit.models import ModelPool
 from nexa_common.kit.service import service_app
 from nexa_common.modalities import Modality, spec
 
-from . import chat, completions
+from . import chat, completions, tokenize
 from .engine import TextEngine
 from .metrics import TextMetrics
 from .prompting import make_renderer
@@ -66,5 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state,
         title="nexa text service",
         description="Completions, chat and function calling on a GGUF or ONNX model (OpenAI-compatible).",
-        routers=[completions.router, chat.router],
+        routers=[completions.router, chat.router, tokenize.router],
     )

@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from nexa_common.errors import APIError, error_body
+from nexa_common.event_stream import EventStream
 from nexa_common.kit.cancellation import CLIENT_CLOSED, cancel_on_disconnect, while_connected
 from nexa_common.kit.models import Lease
 from nexa_common.schemas.text import ChatCompletionChunk, CompletionChunk, PromptTokensDetails, Usage
@@ -22,7 +23,7 @@ from nexa_common.schemas.text import ChatCompletionChunk, CompletionChunk, Promp
 from . import engine as engine_types
 from .runtime import Delta, Outcome
 from .serving import Served, TextState
-from .streaming import DONE, EventStream, WritePacer, event
+from .streaming import DONE, WritePacer, event
 
 log = logging.getLogger("nexa.text.driver")
 

@@ -1,20 +1,14 @@
-"""Server-sent events in OpenAI's framing, and a streamed response that always releases what
-its request held (the queue slot, the engine) however the stream ends."""
+"""Server-sent events in OpenAI's framing (the response that carries them, releasing the queue slot
+and the engine however the stream ends, is `nexa_common.event_stream.EventStream`)."""
 
 from __future__ import annotations
 
 import json
-import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
-from starlette.requests import ClientDisconnect
-from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
-
-log = logging.getLogger("nexa.text.streaming")
 
 DONE = "data: [DONE]\n\n"
 
@@ -73,29 +67,3 @@ class WritePacer:
     def flush(self) -> str:
         text, self._held = self._held, ""
         return text
-
-
-class EventStream(StreamingResponse):
-    """`text/event-stream` whose `cleanup` runs when the stream ends, fails or the client leaves."""
-
-    def __init__(
-        self, events: AsyncIterator[str], cleanup: Callable[[], Awaitable[None]], headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(
-            events,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
-        )
-        self._events = events
-        self._cleanup = cleanup
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        except (ClientDisconnect, OSError):
-            log.info("client left during a stream")  # nothing to answer: nobody is listening
-        finally:
-            aclose = getattr(self._events, "aclose", None)
-            if aclose is not None:
-                await aclose()
-            await self._cleanup()
