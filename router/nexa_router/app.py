@@ -12,7 +12,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from nexa_common.service import install_common
 
 from .metrics import RouterMetrics
+from .models import ModelDirectory
 from .openapi import install_openapi
+from .operator import add_operator_routes
 from .routes import add_proxy_routes
 from .settings import Settings
 from .status import add_status_routes
@@ -43,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.api_keys = tuple(key.encode() for key in settings.api_keys)
     app.state.upstreams = {}
+    app.state.models = ModelDirectory(settings.ready_timeout_s)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -55,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     registry = install_common(app, "router")
     app.state.metrics = RouterMetrics(registry)
     add_status_routes(app, keys_required=bool(settings.api_keys))
+    add_operator_routes(app, keys_required=bool(settings.api_keys))
     add_proxy_routes(app, settings)
     install_openapi(app)
     return app

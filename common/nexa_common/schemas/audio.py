@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from .keep_alive import KeepAlive
+
 AudioResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 TimestampGranularity = Literal["segment", "word"]
 
@@ -18,8 +20,11 @@ class TranscriptionForm(BaseModel):
     """The form fields besides `file` (documented once; the service and the router declare them)."""
 
     model: str | None = Field(
-        default=None, description="Accepted for OpenAI compatibility; the service serves one model."
+        default=None,
+        max_length=512,
+        description="The model to use (see /v1/models); absent: the service's default model.",
     )
+    keep_alive: KeepAlive | None = None
     language: str | None = Field(default=None, max_length=16, description="ISO-639-1 code, e.g. 'en'.")
     prompt: str | None = Field(default=None, max_length=4000, description="Text that sets the style or vocabulary.")
     response_format: AudioResponseFormat = "json"

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .keep_alive import KeepAlive
+
 MAX_PROMPT_CHARS = 4000
 
 
@@ -26,7 +28,12 @@ class Txt2ImgRequest(BaseModel):
     height: int = Field(default=256, ge=8, le=4096, multiple_of=8)
     sample_steps: int = Field(default=20, ge=1, le=1000)
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="Same seed, same image bytes.")
-    model: str | None = None
+    model: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The model to use (see /v1/models); absent: the service's default model.",
+    )
+    keep_alive: KeepAlive | None = None
 
 
 class Img2ImgRequest(Txt2ImgRequest):
@@ -56,7 +63,12 @@ class ImagesGenerationRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    model: str | None = None
+    model: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The model to use (see /v1/models); absent: the service's default model.",
+    )
+    keep_alive: KeepAlive | None = None
     n: int = Field(default=1, ge=1, le=4)
     size: str = Field(default="256x256", pattern=r"^[0-9]{1,4}x[0-9]{1,4}$", description="WIDTHxHEIGHT.")
     response_format: Literal["url", "b64_json"] = "url"

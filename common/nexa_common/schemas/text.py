@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .keep_alive import KeepAlive
+
 MAX_STOP_SEQUENCES = 16
 
 
@@ -23,8 +25,11 @@ class SamplingParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str | None = Field(
-        default=None, description="Accepted for OpenAI compatibility; the service serves one model."
+        default=None,
+        max_length=512,
+        description="The model to use (see /v1/models); absent: the service's default model.",
     )
+    keep_alive: KeepAlive | None = None
     max_tokens: int | None = Field(
         default=None, ge=1, le=1_000_000, description="Most tokens to generate (OpenAI name)."
     )

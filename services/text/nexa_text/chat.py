@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from nexa_common.errors import APIError, error_responses
+from nexa_common.modalities import Capability
 from nexa_common.schemas.text import (
     AssistantMessage,
     ChatChoice,
@@ -43,14 +44,13 @@ from .serving import (
     require_supported,
     sampling,
     sequence,
-    served,
 )
 from .streaming import event
 from .tool_calls import CallSplitter, ToolPlan, new_call_id, plan_tools
 
 router = APIRouter(tags=["text"])
 
-_RESPONSES = {**error_responses(400, 429, 503), 200: {"content": {"text/event-stream": {}}}}
+_RESPONSES = {**error_responses(400, 404, 429, 503, 507), 200: {"content": {"text/event-stream": {}}}}
 
 
 @dataclass
@@ -142,11 +142,15 @@ async def _chat(
     body: ChatCompletionRequest, request: Request, state: TextState, *, must_call: bool, endpoint: str
 ) -> Response:
     arrived = time.perf_counter()
-    model = served(state, body)
-    prepared = await asyncio.to_thread(_prepare, model, body, must_call)
-    job = Generation(model, prepared.sequence, prepared.stops, arrived, endpoint)
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return await respond(request, state, job, _Chat(job, prepared.plan, include_usage), stream=body.stream)
+
+    async def prepare(model: Served) -> tuple[Generation, _Chat]:
+        prepared = await asyncio.to_thread(_prepare, model, body, must_call)
+        job = Generation(model, prepared.sequence, prepared.stops, arrived, endpoint)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return job, _Chat(job, prepared.plan, include_usage)
+
+    # Tools and JSON schemas are checked in _prepare, which says which backend lacks them.
+    return await respond(request, state, body, Capability.CHAT, prepare)
 
 
 @dataclass
