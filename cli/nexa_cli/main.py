@@ -1,7 +1,7 @@
 """`nexa`: serve, pull and list models, and see or change which models a running server has loaded.
 
 nexa server [-h] [--host HOST] [--port PORT] [--reload] [--local] [--gpu] [onnx] MODEL...
-nexa pull NAME
+nexa pull NAME...
 nexa list
 nexa ps | nexa load NAME [--pin] [--keep-alive 5m] | nexa unload NAME   (of a running server)
 """
@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--nctx", type=int, default=None, help="context size of a text model (default 2048)")
     server.add_argument("models", nargs="*", metavar="MODEL", help="catalogue name or local model path")
 
-    pull = sub.add_parser("pull", help="download (or build) a model into the cache")
-    pull.add_argument("name", help="catalogue name (see `nexa list`)")
+    pull = sub.add_parser("pull", help="download (or build) models into the cache")
+    pull.add_argument("names", nargs="+", metavar="NAME", help="catalogue name (see `nexa list`)")
 
     sub.add_parser("list", help="the model catalogue and what is present on this machine")
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             onnx, models = parse_server_models(args.models)
             code = serve(args, models, onnx)
         elif args.command == "pull":
-            code = catalogue_cmds.pull(args.name)
+            code = max(catalogue_cmds.pull(name) for name in args.names)
         elif args.command == "ps":
             code = operator_cmds.ps(args.url)
         elif args.command == "load":

@@ -45,7 +45,12 @@ def test_health_answers_while_the_model_loads_in_the_background(tmp_path: Path) 
             time.sleep(0.05)
         assert client.get("/ready").json() == {"status": "ready", "model": "whisper-tiny.en"}
         (card,) = client.get("/v1/models").json()["data"]
-        assert (card["id"], card["modality"], card["backend"], card["state"]) == ("whisper-tiny.en", "audio", "ct2", "loaded")
+        assert (card["id"], card["modality"], card["backend"], card["state"]) == (
+            "whisper-tiny.en",
+            "audio",
+            "ct2",
+            "loaded",
+        )
         assert card["capabilities"] == ["transcription", "translation"] and card["aliases"] == ["whisper-1"]
 
 
