@@ -5,6 +5,7 @@ saying `nexa pull NAME`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from .catalogue import CatalogueEntry, HubSource
@@ -19,6 +20,13 @@ _PRIMARY = (
 _NOUNS = {Capability.IMAGE_GENERATION: "image generation", Capability.IMAGE_EDIT: "image editing",
           Capability.COMPLETIONS: "completion", Capability.JSON_SCHEMA: "JSON"}  # fmt: skip
 _MAX_NAME = 200
+_PLAIN_NAME = re.compile(r"^[\w.:+@-]{1,200}$")
+
+
+def _named(name: str) -> str:
+    """The name as the message quotes it: model names only, never what looks like a path or worse
+    (the answer must not echo a filesystem path back)."""
+    return f"Model '{name}'" if _PLAIN_NAME.match(name) else "The model named in the request"
 
 
 def not_found(name: str, served: Iterable[str], where: str = "this server", hint: str | None = None) -> APIError:
@@ -26,7 +34,7 @@ def not_found(name: str, served: Iterable[str], where: str = "this server", hint
     more = f"; {hint}" if hint else ""
     return APIError(
         404,
-        f"Model '{name[:_MAX_NAME]}' is not served here{more}. {where[0].upper()}{where[1:]} serves: {names} "
+        f"{_named(name)} is not served here{more}. {where[0].upper()}{where[1:]} serves: {names} "
         f"(GET /v1/models lists every model of this server).",
         param="model",
         code="model_not_found",

@@ -81,7 +81,8 @@ class ServiceSettings(ComponentSettings):
     then measured); 0: three quarters of the memory this process may use."""
     keep_alive: str = "5m"
     """How long an idle model stays loaded: seconds or a duration ("30s", "5m", "1h"); negative: for
-    ever; 0: unloaded after each request. A request's `keep_alive` overrides it for its model."""
+    ever; 0: unloaded after each request. A request's `keep_alive` overrides it for its model. The
+    default model (`model`) is not unloaded for being idle, only to make room."""
     pinned_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Models that stay loaded (never unloaded for room nor when idle), comma-separated."""
     load_retry_s: float = Field(default=5.0, ge=0)

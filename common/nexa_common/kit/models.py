@@ -263,6 +263,9 @@ class ModelPool:
         names = [settings.model or spec.default_model, *settings.models]
         self.configured = [self._configure(name) for name in dict.fromkeys(n for n in names if n)]
         self.default = self.configured[0]
+        # The default model (what requests without `model` get) is not unloaded for being idle, only
+        # to make room (or when a request's keep_alive says so); the others come and go.
+        self.default.keep_alive_s = None
         for model in self.configured:
             model.pinned = model.name in settings.pinned_models
 
