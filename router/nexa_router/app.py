@@ -15,6 +15,7 @@ from .metrics import RouterMetrics
 from .models import ModelDirectory
 from .openapi import install_openapi
 from .operator import add_operator_routes
+from .playground import install_playground
 from .routes import add_proxy_routes
 from .settings import Settings
 from .status import add_status_routes
@@ -61,4 +62,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_operator_routes(app, keys_required=bool(settings.api_keys))
     add_proxy_routes(app, settings)
     install_openapi(app)
+    install_playground(app)
     return app
