@@ -25,6 +25,13 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
+def comma_separated(value: object) -> object:
+    """`"a, b"` from the environment as `["a", "b"]` (for list settings marked NoDecode)."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
 def memory_limit_bytes() -> int:
     """The memory this process may use: its cgroup's limit (a container, a pod) or the machine's RAM."""
     total = int(psutil.virtual_memory().total)
@@ -107,9 +114,7 @@ class ServiceSettings(ComponentSettings):
     @field_validator("models", "pinned_models", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
+        return comma_separated(value)
 
     @field_validator("keep_alive", mode="before")
     @classmethod

