@@ -104,6 +104,9 @@ class ServiceSettings(ComponentSettings):
     """Requests allowed to wait for a free slot; beyond that the answer is 429."""
     retry_after_s: int = Field(default=2, ge=1)
     """The `Retry-After` hint sent with a 429."""
+    strict_fields: bool = False
+    """Answer request fields this server does not know with a 400 naming them, instead of accepting
+    them and naming them in the `X-Nexa-Ignored-Fields` response header."""
     exit_on_fatal: bool = True
     """Exit (non-zero) when an engine dies, so compose or Kubernetes restart the service."""
     fatal_exit_delay_s: float = Field(default=2.0, ge=0)

@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID"],
+            expose_headers=["X-Request-ID", "X-Nexa-Ignored-Fields"],
         )
     # Added after CORS, so it wraps it: preflight answers get request IDs and access-log lines too.
     registry = install_common(app, "router")

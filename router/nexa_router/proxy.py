@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 
 from nexa_common.errors import APIError, error_body
 from nexa_common.modalities import Modality
+from nexa_common.public_url import forwarded_headers, public_base_url
 
 from . import upstreams as errors
 from .upstreams import Upstream
@@ -155,6 +156,8 @@ async def forward(
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(path, limit, limit_setting)
     headers.append((b"x-request-id", state["request_id"].encode()))
+    # The client's view of this router's address, for absolute URLs in the answer (image `url`s).
+    headers.extend(forwarded_headers(public_base_url(request, request.app.state.settings.public_base_url)))
 
     content: bytes | AsyncIterator[bytes]
     try:

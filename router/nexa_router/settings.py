@@ -50,6 +50,10 @@ class Settings(ComponentSettings):
     max_audio_body_bytes: int = Field(default=25 * MIB, ge=1)
     """Largest audio upload (multipart body), as OpenAI's limit; larger answers 413."""
 
+    public_base_url: str = ""
+    """The API's address as clients see it (e.g. https://ai.example.com), passed to the services for absolute
+    URLs in answers (image `url`s); empty: taken from each request (X-Forwarded-* or Forwarded, else Host)."""
+
     ready_timeout_s: float = Field(default=2.0, gt=0)
     """Time limit for asking each service whether it is ready (for /ready and /v1/models)."""
 

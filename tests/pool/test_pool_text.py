@@ -142,13 +142,13 @@ def test_keep_alive_zero_unloads_right_after_the_request_and_pinned_models_stay(
 def test_a_model_that_can_never_fit_is_refused_at_once_with_the_numbers(
     pool_supervisor: Supervisor, gemma: Path
 ) -> None:
-    env = {"NEXA_TEXT_MODEL": "smollm2", "NEXA_TEXT_MODELS": "gemma3-270m", "NEXA_TEXT_MEMORY_BUDGET_MB": "250"}
+    env = {"NEXA_TEXT_MODEL": "smollm2", "NEXA_TEXT_MODELS": "gemma3-270m", "NEXA_TEXT_MEMORY_BUDGET_MB": "360"}
     url = start_ready(pool_supervisor, service_spec("text", env, name="text-small-budget"))
     with httpx.Client(base_url=url, timeout=TIMEOUT) as client:
         refused = client.post(CHAT, json=chat("gemma3-270m"))
         assert refused.status_code == 507, refused.text
         message = refused.json()["error"]["message"]
-        assert "gemma3-270m" in message and "250 MiB" in message and "MiB" in message.split("needs about")[1]
+        assert "gemma3-270m" in message and "360 MiB" in message and "MiB" in message.split("needs about")[1]
         assert client.post(CHAT, json=chat("smollm2")).status_code == 200
 
 

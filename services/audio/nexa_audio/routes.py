@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
 from nexa_common.errors import APIError, error_responses
+from nexa_common.fields import account_fields
 from nexa_common.kit.cancellation import CLIENT_CLOSED, in_thread, while_connected
 from nexa_common.modalities import Capability
 from nexa_common.schemas.audio import TranscriptionForm, TranscriptionResponse, VerboseTranscriptionResponse
@@ -86,6 +87,7 @@ async def _serve(request: Request, state: AudioState, query: QueryParams, task: 
     try:
         async with receive_upload(request, state.upload_dir, state.max_file_bytes) as upload:
             form = parse_form(upload.fields)
+            account_fields(request, form, strict=state.settings.strict_fields)
             model = state.pool.get(form.model, capability)
 
             async def job(cancel: threading.Event) -> tuple[Plan, Transcript]:

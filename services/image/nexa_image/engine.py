@@ -46,6 +46,8 @@ class ImageEngine(Protocol):
     """Pixels per latent pixel: sizes must be multiples of it (8 for real SD, 2 for tiny-sd)."""
     slots: int
     """Generations run at once."""
+    native_size: int
+    """The width and height the model was trained at (what OpenAI's `size: "auto"` gets)."""
 
     def generate(self, job: GenerationJob, cancel: threading.Event | None = None) -> GenerationResult:
         """Blocking; called in a worker thread, at most `slots` at a time. Raises GenerationCancelled
@@ -61,13 +63,14 @@ class DiffusersWorker(WorkerEngine):
 
     name: str
     vae_scale_factor: int
+    native_size: int
     slots: int
 
     def __init__(self, factory_args: tuple[object, ...], name: str) -> None:
         super().__init__(
             "nexa_image.diffusers_engine:load_engine",
             factory_args,
-            attributes=("name", "vae_scale_factor", "slots"),
+            attributes=("name", "vae_scale_factor", "native_size", "slots"),
             calls={"generate": True},
             name=name,
         )

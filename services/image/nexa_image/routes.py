@@ -15,7 +15,10 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from nexa_common.errors import APIError, error_responses
+from nexa_common.fields import account_fields
+from nexa_common.kit.service import get_state
 from nexa_common.modalities import Capability
+from nexa_common.public_url import public_base_url
 from nexa_common.schemas.image import (
     ImageData,
     ImageResponse,
@@ -44,9 +47,10 @@ _GENERATION_ERRORS = error_responses(400, 404, 429, 500, 503, 507)
 
 
 def file_url(request: Request, name: str) -> str:
-    """A path-absolute URL (`/v1/images/files/<name>`): valid against this service and, unchanged,
-    against the router, which proxies the same path; clients resolve it against the base URL they used."""
-    return f"{request.scope.get('root_path', '')}{FILES_ROUTE}/{name}"
+    """An absolute URL, as OpenAI's are: the client's view of this API's base (the setting, or what a
+    proxy or the router says in X-Forwarded-*), then `/v1/images/files/<name>`, which the router proxies."""
+    settings: Settings = get_state(request).settings
+    return f"{public_base_url(request, settings.public_base_url)}{FILES_ROUTE}/{name}"
 
 
 def _seed_response(request: Request, images: list[GeneratedImage]) -> ImageResponse:
@@ -79,7 +83,8 @@ def _job(body: Txt2ImgRequest, settings: Settings, vae_scale_factor: int) -> Gen
 
 @router.post("/v1/txt2img", response_model=ImageResponse, responses=_GENERATION_ERRORS, tags=["images"])
 async def txt2img(body: Txt2ImgRequest, request: Request, state: StateDep) -> ImageResponse:
-    """Generate an image from a prompt (Nexa's route). `url` is a path on this server (see GET /v1/images/files)."""
+    """Generate an image from a prompt (Nexa's route). `url` is an absolute URL of the PNG (see GET /v1/images/files)."""
+    account_fields(request, body, strict=state.settings.strict_fields)
 
     def job(engine: ImageEngine) -> GenerationJob:
         return _job(body, state.settings, engine.vae_scale_factor)
@@ -163,6 +168,7 @@ async def img2img(request: Request, state: StateDep) -> ImageResponse:
     JSON `image`, or `image_path` inside the server's input folder; it is resized to width x height."""
     settings = state.settings
     body, upload = await _read_img2img(request, settings)
+    account_fields(request, body, strict=state.settings.strict_fields)
     check_strength(body.sample_steps, body.strength)
     image = decode_image(_input_image(body, upload, settings), max_pixels=settings.max_input_pixels, param="image")
 
@@ -177,13 +183,14 @@ async def img2img(request: Request, state: StateDep) -> ImageResponse:
 @router.post("/v1/images/generations", response_model=ImagesResponse, responses=_GENERATION_ERRORS, tags=["images"])
 async def images_generations(body: ImagesGenerationRequest, request: Request, state: StateDep) -> ImagesResponse:
     """OpenAI's image generation (what `client.images.generate` calls); `sample_steps`, `cfg_scale`, `seed`
-    and `negative_prompt` are this server's extensions."""
+    and `negative_prompt` are this server's extensions. `size: "auto"` is the model's native size."""
     settings = state.settings
-    width, height = parse_size(body.size)
+    account_fields(request, body, strict=settings.strict_fields)
     steps = body.sample_steps or settings.default_steps
     check_steps(steps, settings)
 
     def job(engine: ImageEngine) -> GenerationJob:
+        width, height = (engine.native_size, engine.native_size) if body.size == "auto" else parse_size(body.size)
         check_size(width, height, settings, engine.vae_scale_factor, param="size")
         return GenerationJob(
             prompt=body.prompt,

@@ -49,6 +49,9 @@ class Settings(ServiceSettings):
     """Most denoising steps a request may ask for."""
     max_input_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     """Largest img2img input image accepted (upload, base64 or file)."""
+    public_base_url: str = ""
+    """The API's address as clients see it (e.g. https://ai.example.com), for the absolute `url` of images;
+    empty: taken from the request (X-Forwarded-* or Forwarded from a proxy or the router, else Host)."""
     max_input_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
     """Largest img2img input image accepted, in pixels (decompression bombs are refused)."""
 

@@ -42,7 +42,7 @@ def _gguf_engine(path: Path, settings: Settings) -> TextEngine:
 
     path = gguf_file(path)
     options = {
-        "n_ctx": settings.n_ctx,
+        "n_ctx": settings.context_size(gguf_info.trained_context(path)),
         "n_threads": settings.threads,
         "n_batch": settings.n_batch,
         "n_gpu_layers": settings.n_gpu_layers,
@@ -64,12 +64,15 @@ def _onnx_engine(path: Path, settings: Settings) -> TextEngine:
             f"'{path.name}' is an ONNX model, and the ONNX backend is not installed "
             f"({exc.name} is missing): pip install 'nexa-text[onnx]'"
         ) from exc
-    return OnnxEngine(path, n_ctx=settings.n_ctx, n_threads=settings.threads)
+    # The engine takes the smaller of this and the folder's own context_length.
+    return OnnxEngine(path, n_ctx=settings.context_size(None), n_threads=settings.threads)
 
 
 def _gguf_bytes(path: Path, settings: Settings) -> int:
     try:
-        return gguf_info.serving_bytes(gguf_file(path), settings.n_ctx, settings.max_concurrency)
+        file = gguf_file(path)
+        context = settings.context_size(gguf_info.trained_context(file))
+        return gguf_info.serving_bytes(file, context, settings.max_concurrency)
     except (OSError, gguf_info.NotGGUF, ModelError):
         return files_bytes(path)  # the load will say what is wrong with it
 
@@ -81,7 +84,7 @@ def _onnx_bytes(path: Path, settings: Settings) -> int:
         config = json.loads((folder / "genai_config.json").read_text())["model"]
         decoder = config["decoder"]
         per_token = decoder["num_hidden_layers"] * decoder["num_key_value_heads"] * decoder["head_size"] * 2 * 4
-        context = min(settings.n_ctx, int(config.get("context_length") or settings.n_ctx))
+        context = settings.context_size(int(config.get("context_length") or 0) or None)
     except (OSError, ValueError, KeyError, TypeError):
         return files_bytes(folder)
     return files_bytes(folder) + per_token * context + gguf_info.OVERHEAD_BYTES

@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -78,7 +78,14 @@ def usage_event(chunk: type[CompletionChunk | ChatCompletionChunk], answer_id: s
     return event(chunk(id=answer_id, created=created, model=job.model_name, choices=[], usage=usage(outcome)))
 
 
-Prepare = Callable[[Served], Awaitable[tuple[Generation, Answer]]]
+class Prepared(NamedTuple):
+    job: Generation
+    answer: Answer
+    headers: dict[str, str]
+    """Said with the answer, streamed or whole (e.g. where a schema was relaxed)."""
+
+
+Prepare = Callable[[Served], Awaitable[Prepared]]
 """Builds the sequence and the answer's shape once the model is loaded (tokenising needs it)."""
 
 
@@ -95,26 +102,28 @@ async def respond(
     try:
         engine = await while_connected(request, stack.enter_async_context(pool.use(model, kept(params.keep_alive))))
         assert isinstance(engine, Runtime)
-        job, answer = await prepare(Served(model, engine))
+        job, answer, headers = await prepare(Served(model, engine))
         lease = await while_connected(request, stack.enter_async_context(pool.slot(model)))
     except BaseException:
         await stack.aclose()
         raise
-    return await _answer(request, state, job, answer, stack, lease, stream=params.stream)
+    return await _answer(request, state, job, answer, stack, lease, stream=params.stream, headers=headers)
 
 
 async def _answer(
     request: Request, state: TextState, job: Generation, answer: Answer, stack: AsyncExitStack, lease: Lease,
-    *, stream: bool,
+    *, stream: bool, headers: dict[str, str],
 ) -> Response:  # fmt: skip
     if stream:
-        return EventStream(_events(request, state, job, answer, lease), cleanup=stack.aclose)
+        return EventStream(_events(request, state, job, answer, lease), cleanup=stack.aclose, headers=headers)
     outcome = "error"
     async with stack:
         try:
             deltas, end = await while_connected(request, _collect(job), job.sequence.cancel)
             outcome = "done"
-            return answer.whole(deltas, end)
+            whole = answer.whole(deltas, end)
+            whole.headers.update(headers)
+            return whole
         except APIError as exc:
             outcome = "disconnected" if exc.status == CLIENT_CLOSED else "error"
             raise

@@ -89,9 +89,12 @@ def _shape_key(key: str) -> bool:
     return key == "general.architecture" or key.partition(".")[2] in _WANTED
 
 
-def read_metadata(path: Path, wanted: Callable[[str], bool] | None = None) -> dict[str, Any]:
+def read_metadata(
+    path: Path, wanted: Callable[[str], bool] | None = None, enough: Callable[[dict[str, Any]], bool] | None = None
+) -> dict[str, Any]:
     """The header's key/value metadata (only the keys `wanted` accepts, when given; the rest, such
-    as the vocabulary's arrays, are skipped without being decoded)."""
+    as the vocabulary's arrays, are skipped without being decoded). Reading stops as soon as what
+    was read is `enough` (the model's shape comes before its vocabulary)."""
     with path.open("rb") as handle:
         if handle.read(4) != MAGIC:
             raise NotGGUF(f"'{path.name}' is not a GGUF file")
@@ -109,12 +112,19 @@ def read_metadata(path: Path, wanted: Callable[[str], bool] | None = None) -> di
             value = _value(handle, _read(handle, "I"), keep)
             if keep:
                 metadata[key] = value
+                if enough is not None and enough(metadata):
+                    break
         return metadata
+
+
+def _has_shape(metadata: dict[str, Any]) -> bool:
+    arch = metadata.get("general.architecture")
+    return bool(arch) and all(f"{arch}.{name}" in metadata for name in _WANTED)
 
 
 def shape(path: Path) -> GGUFShape:
     """The model's shape from its GGUF header."""
-    metadata = read_metadata(path, _shape_key)
+    metadata = read_metadata(path, _shape_key, _has_shape)
     arch = str(metadata.get("general.architecture", ""))
     if not arch:
         raise NotGGUF(f"'{path.name}' names no architecture")
@@ -133,6 +143,20 @@ def shape(path: Path) -> GGUFShape:
         value_length=int(get["attention.value_length"] or head_length),
         trained_context=int(get["context_length"] or 0),
     )
+
+
+def trained_context(path: Path) -> int | None:
+    """The context length the model was trained on, or None when the header does not say (or the
+    file is not GGUF): read before llama.cpp allocates a context, whose KV cache it sizes."""
+    try:
+        metadata = read_metadata(
+            path,
+            lambda key: key.endswith(".context_length"),
+            lambda found: any(isinstance(v, int) and v > 0 for v in found.values()),
+        )
+    except (OSError, NotGGUF):
+        return None
+    return next((v for v in metadata.values() if isinstance(v, int) and v > 0), None)
 
 
 def serving_bytes(path: Path, n_ctx: int, sequences: int = 1) -> int:
