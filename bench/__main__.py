@@ -19,7 +19,7 @@ from nexa_cli.supervisor import ProcessSpec, Supervisor, free_port
 from nexa_common import catalogue
 from nexa_common.settings import default_cache_dir, physical_cores
 
-from . import engines, media, peers, router_overhead, text
+from . import engines, media, peers, pool, router_overhead, text
 from .harness import Stack
 from .report import render
 
@@ -133,7 +133,7 @@ def main() -> None:
         )
 
         from nexa_audio.settings import Settings as AudioSettings
-        from nexa_text.gguf_header import trained_context
+        from nexa_text.gguf_info import trained_context
         from nexa_text.settings import Settings as TextSettings
 
         text_settings, audio_settings = TextSettings(), AudioSettings()
@@ -175,6 +175,9 @@ def main() -> None:
         _section(results, out, "text", single_stream)
         _section(results, out, "peers", against_peers)
         _section(
+            results, out, "pool", lambda: pool.measure(stack, cache, n_ctx, text_settings.threads, max(2, reps // 2))
+        )
+        _section(
             results,
             out,
             "engines",
@@ -201,7 +204,7 @@ def _peers_only(out: Path, reps: int, quick: bool) -> None:
     results.setdefault("when", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     results["peers_when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results["peers_load_average_at_start"] = os.getloadavg()
-    from nexa_text.gguf_header import trained_context
+    from nexa_text.gguf_info import trained_context
     from nexa_text.settings import Settings as TextSettings
 
     settings = TextSettings()

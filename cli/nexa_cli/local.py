@@ -6,7 +6,7 @@ import importlib.util
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -30,34 +30,35 @@ class Shutdown(Exception):
 
 @dataclass(frozen=True)
 class Plan:
-    """Which model each service serves."""
+    """Which models each service serves: its default (the first named) and the others."""
 
-    models: dict[Modality, str]  # modality -> catalogue name or local path
+    models: dict[Modality, str]  # modality -> the default model: catalogue name or local path
+    more: dict[Modality, list[str]] = field(default_factory=dict)  # modality -> its other models
 
     def describe(self) -> str:
-        return ", ".join(f"{m.value}: {name}" for m, name in self.models.items())
+        return ", ".join(f"{m.value}: {', '.join([name, *self.more.get(m, [])])}" for m, name in self.models.items())
 
 
 def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None) -> Plan:
-    """Resolve the requested models (or the defaults) to one model per modality; raises ModelError."""
+    """Resolve the requested models (or the defaults) to the models of each service; raises ModelError.
+    Several models of a modality are served by one service, the first named being its default."""
     cache_dir = cache_dir or default_cache_dir()
     if onnx:
         names = models or list(ONNX_DEFAULTS.values())
     else:
         names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
     chosen: dict[Modality, str] = {}
+    more: dict[Modality, list[str]] = {}
     for requested in names:
         found = catalogue.find(requested)
         entry = onnx_variant(found) if onnx else found
         name = requested if entry is found else entry.name  # a local path stays as given
-        if entry.modality in chosen:
-            raise ModelError(
-                f"Both '{chosen[entry.modality]}' and '{name}' are {entry.modality.value} models; "
-                f"serve one model per modality."
-            )
         _ensure_present(entry, name, cache_dir)
-        chosen[entry.modality] = name
-    return Plan(chosen)
+        if entry.modality not in chosen:
+            chosen[entry.modality] = name  # the first model of a modality is its service's default
+        elif name != chosen[entry.modality] and name not in more.get(entry.modality, []):
+            more.setdefault(entry.modality, []).append(name)
+    return Plan(chosen, more)
 
 
 def onnx_variant(entry: CatalogueEntry) -> CatalogueEntry:
@@ -101,6 +102,9 @@ def service_specs(p: Plan, *, reload: bool, n_ctx: int | None) -> list[ProcessSp
         prefix = service.env_prefix
         port = free_port()
         env = {prefix + "MODEL": model, prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port)}
+        env[prefix + "MODELS"] = ",".join(p.more.get(modality, []))
+        # On this machine, every model that is installed (or pulled while the server runs) is servable.
+        env[prefix + "ALLOW_ANY_INSTALLED"] = "true"
         if modality is Modality.TEXT and n_ctx:
             env[prefix + "N_CTX"] = str(n_ctx)
         argv = python_module(service.package, *(["--reload"] if reload else []))

@@ -14,7 +14,9 @@ from nexa_common.service import install_common
 from .apis.messages.routes import add_messages_routes
 from .apis.responses.routes import add_responses_routes
 from .metrics import RouterMetrics
+from .models import ModelDirectory
 from .openapi import install_openapi
+from .operator import add_operator_routes
 from .playground import install_playground
 from .routes import add_proxy_routes
 from .settings import Settings
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.api_keys = tuple(key.encode() for key in settings.api_keys)
     app.state.upstreams = {}
+    app.state.models = ModelDirectory(settings.ready_timeout_s)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     registry = install_common(app, "router")
     app.state.metrics = RouterMetrics(registry)
     add_status_routes(app, keys_required=bool(settings.api_keys))
+    add_operator_routes(app, keys_required=bool(settings.api_keys))
     add_proxy_routes(app, settings)
     add_responses_routes(app, settings)
     add_messages_routes(app, settings)

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from nexa_common.modalities import MODALITIES, Modality
-from nexa_common.settings import ComponentSettings, default_cache_dir
+from nexa_common.settings import ComponentSettings, comma_separated, default_cache_dir
 
 MIB = 1024 * 1024
 
@@ -79,9 +79,7 @@ class Settings(ComponentSettings):
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
+        return comma_separated(value)
 
     @model_validator(mode="before")
     @classmethod

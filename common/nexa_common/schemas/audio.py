@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from ..fields import AccountedRequest, Advisory
+from .keep_alive import KeepAlive
 
 AudioResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 TimestampGranularity = Literal["segment", "word"]
@@ -20,7 +21,12 @@ class TranscriptionForm(AccountedRequest):
     """The form fields besides `file` (documented once; the service and the router declare them).
     Unknown fields are kept, to be named in the `X-Nexa-Ignored-Fields` header."""
 
-    model: str | None = Field(default=None, description="The model to transcribe with; absent: the default.")
+    model: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The model to transcribe with (see /v1/models); absent: the service's default model.",
+    )
+    keep_alive: KeepAlive | None = None
     language: str | None = Field(default=None, max_length=16, description="ISO-639-1 code, e.g. 'en'.")
     prompt: str | None = Field(default=None, max_length=4000, description="Text that sets the style or vocabulary.")
     response_format: AudioResponseFormat = "json"

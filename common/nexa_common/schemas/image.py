@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from ..fields import AccountedRequest, Advisory
+from .keep_alive import KeepAlive
 
 MAX_PROMPT_CHARS = 4000
 
@@ -26,7 +27,12 @@ class Txt2ImgRequest(AccountedRequest):
     height: int = Field(default=256, ge=8, le=4096, multiple_of=8)
     sample_steps: int = Field(default=20, ge=1, le=1000)
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="Same seed, same image bytes.")
-    model: str | None = None
+    model: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The model to use (see /v1/models); absent: the service's default model.",
+    )
+    keep_alive: KeepAlive | None = None
 
     def ignored_fields(self) -> list[str]:
         # txt2img has no input image: a non-empty `image_path` (img2img's field) is not used.
@@ -59,7 +65,12 @@ class ImagesGenerationRequest(AccountedRequest):
     """OpenAI's images.generate request; the extra fields are this server's extensions."""
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    model: str | None = None
+    model: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The model to use (see /v1/models); absent: the service's default model.",
+    )
+    keep_alive: KeepAlive | None = None
     n: int = Field(default=1, ge=1, le=4)
     size: str = Field(
         default="256x256",

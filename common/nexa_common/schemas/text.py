@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..fields import AccountedRequest, Advisory
+from .keep_alive import KeepAlive
 
 MAX_STOP_SEQUENCES = 16
 
@@ -32,7 +33,12 @@ def _refuse(field: str, why: str) -> ValueError:
 class SamplingParams(AccountedRequest):
     """Parameters shared by completions and chat."""
 
-    model: str | None = Field(default=None, description="The model to answer with; absent: the service's default.")
+    model: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The model to answer with (see /v1/models); absent: the service's default model.",
+    )
+    keep_alive: KeepAlive | None = None
     max_completion_tokens: int | None = Field(
         default=None, ge=1, le=1_000_000, description="Most tokens to generate (OpenAI's current name)."
     )

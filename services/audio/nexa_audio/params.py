@@ -53,8 +53,7 @@ def parse_form(fields: dict[str, list[str]]) -> TranscriptionForm:
         raise RequestValidationError([{**e, "loc": ("form", *e["loc"])} for e in exc.errors()]) from None
 
 
-def plan(fields: dict[str, list[str]], query: QueryParams, task: Task, engine: Transcriber, model_name: str) -> Plan:
-    form = parse_form(fields)
+def plan(form: TranscriptionForm, query: QueryParams, task: Task, engine: Transcriber, model_name: str) -> Plan:
     language = (form.language or query.language or "").strip().lower() or None
     beam_size = form.beam_size or query.beam_size or DEFAULT_BEAM_SIZE
     temperature = next((t for t in (form.temperature, query.temperature) if t is not None), DEFAULT_TEMPERATURE)

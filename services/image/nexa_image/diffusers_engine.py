@@ -199,3 +199,8 @@ class DiffusersEngine:
                 output = img(image=job.init_image, strength=job.strength, **common)
                 steps_run = min(int(job.steps * job.strength), job.steps)
         return GenerationResult(list(output.images), steps_run, time.perf_counter() - started)
+
+
+def load_engine(model: ResolvedModel, settings: Settings) -> DiffusersEngine:
+    """`DiffusersEngine.load` as a function (what a worker process calls)."""
+    return DiffusersEngine.load(model, settings)

@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 from nexa_common.errors import APIError, error_responses
 from nexa_common.fields import account_fields
 from nexa_common.kit.service import get_state
+from nexa_common.modalities import Capability
 from nexa_common.public_url import public_base_url
 from nexa_common.schemas.image import (
     ImageData,
@@ -29,7 +30,7 @@ from nexa_common.schemas.image import (
 )
 
 from .engine import GenerationJob, ImageEngine
-from .generation import GeneratedImage, StateDep, generate, ready_engine, seeds_for
+from .generation import GeneratedImage, StateDep, Wanted, generate, seeds_for
 from .images import decode_image
 from .inputs import decode_base64_image, read_input_file, resolve_input_path
 from .outputs import NAME_PATTERN
@@ -42,7 +43,7 @@ DEFAULT_CFG_SCALE = 7.0
 router = APIRouter()
 
 
-_GENERATION_ERRORS = error_responses(400, 429, 500, 503, 507)
+_GENERATION_ERRORS = error_responses(400, 404, 429, 500, 503, 507)
 
 
 def file_url(request: Request, name: str) -> str:
@@ -84,9 +85,12 @@ def _job(body: Txt2ImgRequest, settings: Settings, engine: ImageEngine) -> Gener
 async def txt2img(body: Txt2ImgRequest, request: Request, state: StateDep) -> ImageResponse:
     """Generate an image from a prompt (Nexa's route). `url` is an absolute URL of the PNG (see GET /v1/images/files)."""
     account_fields(request, body, strict=state.settings.strict_fields)
-    model, engine = ready_engine(state, body.model)
-    job = _job(body, state.settings, engine)
-    return _seed_response(request, await generate(request, state, model, job, task="txt2img", save=True))
+
+    def job(engine: ImageEngine) -> GenerationJob:
+        return _job(body, state.settings, engine)
+
+    images = await generate(request, state, Wanted(body, Capability.IMAGE_GENERATION), job, task="txt2img", save=True)
+    return _seed_response(request, images)
 
 
 def _img2img_openapi() -> dict[str, Any]:
@@ -165,12 +169,15 @@ async def img2img(request: Request, state: StateDep) -> ImageResponse:
     settings = state.settings
     body, upload = await _read_img2img(request, settings)
     account_fields(request, body, strict=state.settings.strict_fields)
-    model, engine = ready_engine(state, body.model)
-    job = _job(body, settings, engine)
     check_strength(body.sample_steps, body.strength)
     image = decode_image(_input_image(body, upload, settings), max_pixels=settings.max_input_pixels, param="image")
-    job = dataclasses.replace(job, init_image=image.resize((body.width, body.height)), strength=body.strength)
-    return _seed_response(request, await generate(request, state, model, job, task="img2img", save=True))
+
+    def job(engine: ImageEngine) -> GenerationJob:
+        sized = _job(body, settings, engine)
+        return dataclasses.replace(sized, init_image=image.resize((body.width, body.height)), strength=body.strength)
+
+    images = await generate(request, state, Wanted(body, Capability.IMAGE_EDIT), job, task="img2img", save=True)
+    return _seed_response(request, images)
 
 
 @router.post("/v1/images/generations", response_model=ImagesResponse, responses=_GENERATION_ERRORS, tags=["images"])
@@ -179,22 +186,25 @@ async def images_generations(body: ImagesGenerationRequest, request: Request, st
     and `negative_prompt` are this server's extensions. `size: "auto"` is the model's native size."""
     settings = state.settings
     account_fields(request, body, strict=settings.strict_fields)
-    model, engine = ready_engine(state, body.model)
-    width, height = (engine.native_size, engine.native_size) if body.size == "auto" else parse_size(body.size)
-    check_size(width, height, settings, engine.vae_scale_factor, param="size")
     steps = body.sample_steps or settings.default_steps
-    check_steps(steps, settings, engine.max_steps)
-    job = GenerationJob(
-        prompt=body.prompt,
-        negative_prompt=body.negative_prompt,
-        width=width,
-        height=height,
-        steps=steps,
-        cfg_scale=DEFAULT_CFG_SCALE if body.cfg_scale is None else body.cfg_scale,
-        seeds=seeds_for(body.seed, body.n),
-    )
+
+    def job(engine: ImageEngine) -> GenerationJob:
+        width, height = (engine.native_size, engine.native_size) if body.size == "auto" else parse_size(body.size)
+        check_size(width, height, settings, engine.vae_scale_factor, param="size")
+        check_steps(steps, settings, engine.max_steps)
+        return GenerationJob(
+            prompt=body.prompt,
+            negative_prompt=body.negative_prompt,
+            width=width,
+            height=height,
+            steps=steps,
+            cfg_scale=DEFAULT_CFG_SCALE if body.cfg_scale is None else body.cfg_scale,
+            seeds=seeds_for(body.seed, body.n),
+        )
+
     want_url = body.response_format == "url"
-    images = await generate(request, state, model, job, task="txt2img", save=want_url)
+    wanted = Wanted(body, Capability.IMAGE_GENERATION)
+    images = await generate(request, state, wanted, job, task="txt2img", save=want_url)
     return ImagesResponse(
         created=int(time.time()),
         data=[

@@ -26,6 +26,9 @@ class Settings(ServiceSettings):
     """Where inference runs; `auto` picks CUDA when torch sees a GPU."""
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     """Weights' precision; `auto` is float16 on CUDA and float32 on the CPU."""
+    worker_processes: bool = True
+    """Run each model in a worker process, so that unloading it gives all its memory back (torch's
+    allocator keeps freed memory in the process otherwise)."""
     input_dir: Path | None = None
     """The only folder img2img's `image_path` may read from; unset, `image_path` is refused."""
     output_dir: Path | None = None

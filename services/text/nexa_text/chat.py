@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from nexa_common.errors import APIError, error_responses
 from nexa_common.fields import account_fields
+from nexa_common.modalities import Capability
 from nexa_common.schema_reader import RELAXED_HEADER, relaxed_header
 from nexa_common.schemas.text import (
     AssistantMessage,
@@ -30,7 +31,7 @@ from nexa_common.schemas.text import (
 )
 
 from . import engine as engine_types
-from .driver import Generation, respond, usage, usage_event
+from .driver import Generation, Prepared, respond, usage, usage_event
 from .engine import GrammarSupport
 from .grammars import Grammar, SchemaError, json_object_grammar, json_schema_grammar, tool_call_grammar
 from .prompting import PromptError, chat_prompt_tokens, tool_instructions
@@ -45,14 +46,13 @@ from .serving import (
     require_supported,
     sampling,
     sequence,
-    served,
 )
 from .streaming import event
 from .tool_calls import CallSplitter, ToolPlan, new_call_id, plan_tools
 
 router = APIRouter(tags=["text"])
 
-_RESPONSES = {**error_responses(400, 429, 503), 200: {"content": {"text/event-stream": {}}}}
+_RESPONSES = {**error_responses(400, 404, 429, 503, 507), 200: {"content": {"text/event-stream": {}}}}
 
 
 @dataclass
@@ -159,12 +159,15 @@ async def _chat(
 ) -> Response:
     arrived = time.perf_counter()
     account_fields(request, body, strict=state.settings.strict_fields)
-    model = served(state, body)
-    prepared = await asyncio.to_thread(_prepare, model, body, must_call)
-    job = Generation(model, prepared.sequence, prepared.stops, arrived, endpoint)
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    answer = _Chat(job, prepared.plan, include_usage, prepared.legacy_function_call)
-    return await respond(request, state, job, answer, stream=body.stream, headers=prepared.headers)
+
+    async def prepare(model: Served) -> Prepared:
+        prepared = await asyncio.to_thread(_prepare, model, body, must_call)
+        job = Generation(model, prepared.sequence, prepared.stops, arrived, endpoint)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return Prepared(job, _Chat(job, prepared.plan, include_usage, prepared.legacy_function_call), prepared.headers)
+
+    # Tools and JSON schemas are checked in _prepare, which says which backend lacks them.
+    return await respond(request, state, body, Capability.CHAT, prepare)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .batched_engine import BatchedEngine
 from .engine import TextEngine
-from .gguf_header import trained_context
+from .gguf_info import trained_context
 from .llama_engine import LlamaEngine
 from .settings import Settings
 
@@ -38,7 +38,7 @@ def gguf_engine(path: Path, settings: Settings) -> TextEngine:
     }
     if settings.max_concurrency == 1:
         return LlamaEngine(path, **options)
-    kv_tokens = max(settings.kv_cache_tokens, n_ctx)
+    kv_tokens = settings.kv_cells(n_ctx)
     slots = settings.max_concurrency or auto_slots(settings.threads, kv_tokens, settings.n_gpu_layers != 0)
     return BatchedEngine(
         path,

@@ -59,5 +59,10 @@ class Settings(ServiceSettings):
         wanted = self.n_ctx if self.n_ctx is not None else self.max_n_ctx
         return min(wanted, trained) if trained else wanted
 
+    def kv_cells(self, n_ctx: int) -> int:
+        """KV cache cells a GGUF model gets: the one-sequence engine its context, the batched one the
+        cache its slots share (at least one whole context)."""
+        return n_ctx if self.max_concurrency == 1 else max(self.kv_cache_tokens, n_ctx)
+
     max_schema_bytes: int = Field(default=65_536, ge=1024)
     """Largest JSON schema (tool parameters, response_format) turned into a grammar."""

@@ -5,15 +5,19 @@ model's template over the messages, with the instructions describing the tools).
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from nexa_common.errors import APIError, error_responses
+from nexa_common.kit.cancellation import while_connected
+from nexa_common.modalities import Capability
+from nexa_common.schemas.keep_alive import kept
 from nexa_common.schemas.text import TOKENIZE_PATH, ChatCompletionRequest, TokenizeResponse
 
 from .prompting import PromptError, chat_prompt_tokens, tool_instructions
 from .runtime import Runtime
-from .serving import StateDep, served
+from .serving import StateDep
 from .tool_calls import plan_tools
 
 router = APIRouter(tags=["text"])
@@ -33,10 +37,15 @@ def _count(runtime: Runtime, body: ChatCompletionRequest) -> int:
         ) from exc
 
 
-@router.post(TOKENIZE_PATH, response_model=TokenizeResponse, responses=error_responses(400, 503))
-async def tokenize(body: ChatCompletionRequest, state: StateDep) -> TokenizeResponse:
+@router.post(TOKENIZE_PATH, response_model=TokenizeResponse, responses=error_responses(400, 404, 503, 507))
+async def tokenize(body: ChatCompletionRequest, request: Request, state: StateDep) -> TokenizeResponse:
     """Count the prompt tokens of `messages` (and `tools`, `tool_choice`), as chat would send them to
-    the model. A `response_format` is not counted: its instruction is added only by chat."""
-    model = served(state, body)
-    count = await asyncio.to_thread(_count, model.runtime, body)
-    return TokenizeResponse(model=model.model.name, prompt_tokens=count)
+    the model. A `response_format` is not counted: its instruction is added only by chat. The model
+    is loaded if it is not (counting needs its tokenizer and template), like any chat request."""
+    model = state.pool.get(body.model, Capability.CHAT)
+    async with AsyncExitStack() as stack:
+        held = stack.enter_async_context(state.pool.use(model, kept(body.keep_alive)))
+        runtime = await while_connected(request, held)
+        assert isinstance(runtime, Runtime)
+        count = await asyncio.to_thread(_count, runtime, body)
+    return TokenizeResponse(model=model.name, prompt_tokens=count)
