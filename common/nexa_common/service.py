@@ -71,8 +71,13 @@ class ModelStatus:
         )
 
 
-def add_model_routes(app: FastAPI, status: Callable[[], ModelStatus | None]) -> None:
-    """`/ready` (200 only once the model is loaded) and `/v1/models` for a model service."""
+def add_model_routes(
+    app: FastAPI,
+    status: Callable[[], ModelStatus | None],
+    others: Callable[[], list[ModelStatus]] = list,
+) -> None:
+    """`/ready` (200 only once the model is loaded) and `/v1/models` for a model service; `others` are
+    further models it serves beside the main one (listed once loaded; they do not hold up `/ready`)."""
 
     @app.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}}, tags=["operations"])
     async def ready() -> JSONResponse:
@@ -83,9 +88,10 @@ def add_model_routes(app: FastAPI, status: Callable[[], ModelStatus | None]) -> 
 
     @app.get("/v1/models", response_model=ModelList, tags=["models"])
     async def models() -> ModelList:
-        """The model this service serves (an empty list until it is loaded)."""
+        """The models this service serves (each listed once it is loaded)."""
         current = status()
-        return ModelList(data=[current.card()] if current and current.state == "ready" else [])
+        loaded = [s for s in [current, *others()] if s is not None and s.state == "ready"]
+        return ModelList(data=[s.card() for s in loaded])
 
 
 async def load_model(status: ModelStatus, loader: Callable[[], T]) -> T | None:

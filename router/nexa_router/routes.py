@@ -38,6 +38,8 @@ class ProxyRoute:
     method: str = "POST"
     streams: bool = False
     """Answers server-sent events when the request says `"stream": true`."""
+    media: tuple[str, ...] = ()
+    """Media types of a binary answer (audio), streamed as the service produces it; empty: JSON."""
 
 
 # What a forwarded request may answer: the service's own errors (400, 429, 503 while loading, 507
@@ -75,6 +77,9 @@ PROXY_ROUTES: tuple[ProxyRoute, ...] = (
                "Translate an audio file into English text", "multipart",
                None, audio.TranscriptionResponse | audio.VerboseTranscriptionResponse,
                limit_setting="max_audio_body_bytes"),
+    ProxyRoute("/v1/audio/speech", Modality.AUDIO, "createSpeech",
+               "Speak a text (mp3, opus, aac, flac, wav or pcm, streamed sentence by sentence)", "json",
+               audio.SpeechRequest, None, media=tuple(audio.SPEECH_MEDIA_TYPES.values())),
 )  # fmt: skip
 
 
@@ -87,7 +92,14 @@ def _responses(route: ProxyRoute) -> dict[int | str, dict[str, Any]]:
         }
         return dict(responses)
     responses = dict(error_responses(*_ERRORS, *_EXTRA_ERRORS[route.modality]))
-    if route.streams:
+    if route.media:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        responses[200] = {
+            "description": "The file's bytes, sent as they are produced (chunked); with "
+            '`"stream_format": "sse"`, server-sent events carrying them in base64.',
+            "content": {**dict.fromkeys(route.media, binary), "text/event-stream": {"schema": {"type": "string"}}},
+        }
+    elif route.streams:
         responses[200] = {
             "description": 'JSON; with `"stream": true`, server-sent events, one chunk per `data:` line, then '
             '`data: [DONE]`. A failure after the stream began arrives as a last `data: {"error": {...}}` event.',
@@ -134,7 +146,7 @@ def add_proxy_routes(app: FastAPI, settings: Settings) -> None:
             summary=route.summary,
             tags=[route.modality.value],
             response_model=route.response_model,
-            response_class=Response if route.body == "none" else JSONResponse,
+            response_class=Response if route.body == "none" or route.media else JSONResponse,
             responses=_responses(route),
         )
     app.include_router(v1)

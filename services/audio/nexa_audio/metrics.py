@@ -15,7 +15,7 @@ class AudioMetrics:
     def __init__(self, registry: CollectorRegistry, queue: AdmissionQueue) -> None:
         self.requests = Counter(
             "nexa_audio_requests",
-            "Transcription and translation requests, by task and outcome",
+            "Transcription, translation and speech requests, by task and outcome",
             ["task", "outcome"],
             registry=registry,
         )
@@ -28,9 +28,23 @@ class AudioMetrics:
             buckets=_RTF_BUCKETS,
             registry=registry,
         )
+        self.speech_sentences = Counter(
+            "nexa_audio_speech_sentences",
+            "Sentences synthesised for /v1/audio/speech (a request that is cancelled stops adding to it)",
+            registry=registry,
+        )
+        self.speech_seconds = Counter(
+            "nexa_audio_speech_seconds", "Seconds of audio synthesised (before the speed change)", registry=registry
+        )
+        self.speech_real_time_factor = Histogram(
+            "nexa_audio_speech_real_time_factor",
+            "Synthesis and encoding time divided by the audio's duration, per request; below 1 is faster than real time",
+            buckets=_RTF_BUCKETS,
+            registry=registry,
+        )
         queue_depth = Gauge("nexa_audio_queue_depth", "Requests waiting for the model", registry=registry)
         queue_depth.set_function(lambda: queue.waiting)
-        running = Gauge("nexa_audio_running", "Requests being transcribed", registry=registry)
+        running = Gauge("nexa_audio_running", "Requests being transcribed or synthesised", registry=registry)
         running.set_function(lambda: queue.running)
 
     def observe(self, transcript: Transcript) -> None:

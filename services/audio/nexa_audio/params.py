@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
+from nexa_common import catalogue
+from nexa_common.catalogue import Capability
 from nexa_common.errors import APIError
 from nexa_common.schemas.audio import AudioResponseFormat, TranscriptionForm
 
@@ -50,6 +52,11 @@ def parse_form(fields: dict[str, list[str]]) -> TranscriptionForm:
 
 def plan(fields: dict[str, list[str]], query: QueryParams, task: Task, engine: Transcriber, model_name: str) -> Plan:
     form = parse_form(fields)
+    voice = catalogue.lookup(form.model) if form.model else None
+    if voice is not None and Capability.SPEECH in voice.capabilities:
+        raise APIError(
+            400, f"'{form.model}' is a speech voice; use /v1/audio/speech.", param="model", code="model_wrong_route"
+        )
     language = (form.language or query.language or "").strip().lower() or None
     beam_size = form.beam_size or query.beam_size or DEFAULT_BEAM_SIZE
     temperature = next((t for t in (form.temperature, query.temperature) if t is not None), DEFAULT_TEMPERATURE)

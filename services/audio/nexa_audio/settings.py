@@ -30,6 +30,9 @@ class Settings(ServiceSettings):
     """Largest accepted audio file in MiB (OpenAI's limit is 25 MB); larger uploads get 413 while streaming in."""
     tmp_dir: Path | None = None
     """Parent of the service's private upload folder; unset means the system temp folder."""
+    speech_model: str = "piper-joe"
+    """The Piper voice of /v1/audio/speech: catalogue name or local `.onnx` voice (with its `.onnx.json`);
+    empty: no speech. Loaded beside the Whisper model."""
 
     def resolved_compute_type(self) -> str:
         if self.compute_type:

@@ -13,6 +13,7 @@ from nexa_common.service import ModelStatus
 from .engine import Transcriber
 from .metrics import AudioMetrics
 from .settings import Settings
+from .speech.engine import PiperEngine
 from .upload import MIB
 
 
@@ -24,6 +25,8 @@ class AudioState:
     status: ModelStatus | None = None
     engine: Transcriber | None = None
     upload_dir: Path | None = None
+    speech_status: ModelStatus | None = None
+    voice: PiperEngine | None = None
 
     @property
     def max_file_bytes(self) -> int:

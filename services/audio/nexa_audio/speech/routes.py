@@ -1,0 +1,148 @@
+"""`POST /v1/audio/speech`: OpenAI's text-to-speech route on the service's Piper voice.
+
+Everything that can be refused is refused before the first byte (model, voice, input, queue), and
+the first sentence is synthesised before the answer starts, so its failures are ordinary error
+answers too; the rest streams (see `stream`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from nexa_common import catalogue
+from nexa_common.catalogue import Backend
+from nexa_common.errors import APIError, error_responses
+from nexa_common.schemas.audio import SPEECH_MEDIA_TYPES, SpeechRequest
+
+from ..cancellation import in_thread, while_connected
+from ..state import AudioState, audio_state
+from .encoders import StreamEncoder
+from .sentences import split
+from .stream import SpeechJob, SpeechResponse, audio_chunks, sse_events
+from .voices import pick
+
+router = APIRouter(tags=["audio"])
+
+SAMPLE_RATE_HEADER = "X-Nexa-Sample-Rate"
+VOICE_HEADER = "X-Nexa-Voice"
+IGNORED_HEADER = "X-Nexa-Ignored-Fields"
+
+_AUDIO_TYPES = {media: {"schema": {"type": "string", "format": "binary"}} for media in SPEECH_MEDIA_TYPES.values()}
+RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "The audio in `response_format`, streamed sentence by sentence (chunked); with "
+        '`stream_format: "sse"`, `speech.audio.delta` events and a last `speech.audio.done`.',
+        "content": {**_AUDIO_TYPES, "text/event-stream": {"schema": {"type": "string"}}},
+        "headers": {
+            SAMPLE_RATE_HEADER: {"description": "Sample rate of the audio (pcm: 16-bit LE mono at this rate).",
+                                 "schema": {"type": "integer"}},
+            VOICE_HEADER: {"description": "The speaker that `voice` selected.", "schema": {"type": "string"}},
+            IGNORED_HEADER: {"description": "Fields accepted but not honoured (`instructions`, unknown ones).",
+                             "schema": {"type": "string"}},
+        },
+    },
+    **error_responses(400, 404, 429, 503),
+}  # fmt: skip
+
+
+def _require_voice_model(requested: str | None, state: AudioState) -> str:
+    """The served voice's name, if `requested` names it (or an alias of it, or nothing)."""
+    speech = state.speech_status
+    if speech is None:
+        raise APIError(
+            503,
+            "This audio service has no voice model: set NEXA_AUDIO_SPEECH_MODEL (e.g. piper-joe).",
+            code="model_not_configured",
+        )
+    served = speech.entry.name
+    if requested is None or requested == served:
+        return served
+    entry = catalogue.lookup(requested)
+    if entry is not None and entry.name == served:
+        return served  # an alias: tts-1, tts-1-hd, gpt-4o-mini-tts
+    if (entry is not None and entry.backend is Backend.CT2) or (state.status and requested == state.status.entry.name):
+        raise APIError(
+            400,
+            f"'{requested}' is an audio transcription model; use /v1/audio/transcriptions.",
+            param="model",
+            code="model_wrong_route",
+        )
+    aliases = ", ".join(speech.entry.aliases)
+    raise APIError(
+        404,
+        f"Model '{requested}' is not served here. This server speaks with '{served}'"
+        + (f" (also called {aliases})" if aliases else "")
+        + ".",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def _ignored(body: SpeechRequest) -> list[str]:
+    # Piper has no style control; unknown fields are named rather than silently dropped.
+    ignored = ["instructions"] if body.instructions else []
+    return ignored + sorted(body.model_extra or {})
+
+
+@router.post("/v1/audio/speech", response_model=None, responses=RESPONSES)  # type: ignore[arg-type]
+async def speech(request: Request, body: SpeechRequest) -> Response:
+    """Speak `input` with a Piper voice. The answer starts once the first sentence is synthesised and streams
+    the rest sentence by sentence. `instructions` is accepted and ignored (Piper has no such control)."""
+    requests = audio_state(request).metrics.requests
+    try:
+        return await _speak(request, body)
+    except APIError as exc:
+        outcome = "rejected" if exc.status in (429, 503) else "client_error" if exc.status < 500 else "error"
+        requests.labels("speech", outcome).inc()
+        raise
+    except Exception:
+        requests.labels("speech", "error").inc()
+        raise
+
+
+async def _speak(request: Request, body: SpeechRequest) -> Response:
+    state = audio_state(request)
+    model = _require_voice_model(body.model, state)
+    assert state.speech_status is not None
+    state.speech_status.require_ready()
+    engine = state.voice
+    assert engine is not None
+    speaker = pick(body.voice, engine.speakers, model)
+    sentences = split(body.input)
+    if not sentences:
+        raise APIError(400, "The input has nothing to speak (no letters or digits).", param="input")
+    encoder = StreamEncoder(body.response_format, engine.sample_rate, body.speed)
+    job = SpeechJob(engine, sentences, speaker, encoder, state.metrics)
+    slot = contextlib.AsyncExitStack()
+
+    async def first_sentence(cancel: threading.Event) -> bytes:
+        await slot.enter_async_context(state.queue.slot())  # 429 when the queue is full
+        return await in_thread(lambda c: job.render(0, c), cancel)
+
+    async def close() -> None:
+        try:
+            job.close()
+        finally:
+            await slot.aclose()
+
+    try:
+        first = await while_connected(request, first_sentence)
+    except BaseException:  # counted by the caller; only the resources are released here
+        job.encoder.close()
+        await slot.aclose()
+        raise
+    if first is None:  # the client left while queued or during the first sentence
+        await close()
+        return Response(status_code=499)
+    headers = {SAMPLE_RATE_HEADER: str(encoder.rate), VOICE_HEADER: engine.speakers[speaker]}
+    if ignored := _ignored(body):
+        headers[IGNORED_HEADER] = ",".join(ignored)
+    chunks = audio_chunks(job, first)
+    if body.stream_format == "sse":
+        headers["Cache-Control"] = "no-cache"
+        return SpeechResponse(sse_events(job, chunks), close, "text/event-stream", headers)
+    return SpeechResponse(chunks, close, SPEECH_MEDIA_TYPES[body.response_format], headers)

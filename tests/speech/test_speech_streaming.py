@@ -1,0 +1,73 @@
+"""Streaming: audio leaves sentence by sentence, SSE events parse with the openai client, and a client
+that leaves stops the synthesis (seen in the service's own metrics, not in timings)."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import httpx
+import openai
+from openai._streaming import SSEDecoder
+from speech_helpers import CANCELLED, FIVE_SENTENCES, SENTENCES, decoded, metric
+
+MANY_SENTENCES = " ".join(f"This is sentence number {i}, which takes the voice a moment to say." for i in range(1, 31))
+
+
+def test_first_audio_arrives_before_the_last_sentence_is_synthesised(
+    router: httpx.Client, service: httpx.Client
+) -> None:
+    before = metric(service, SENTENCES)
+    chunks: list[bytes] = []
+    started = time.perf_counter()
+    with router.stream("POST", "/v1/audio/speech", json={"input": FIVE_SENTENCES, "response_format": "mp3"}) as reply:
+        assert reply.status_code == 200
+        for chunk in reply.iter_raw():
+            if not chunks:
+                first_at = time.perf_counter() - started
+                # The ordering itself: when the first bytes are here, the service has not yet synthesised all five.
+                done_at_first_chunk = metric(service, SENTENCES) - before
+            chunks.append(chunk)
+    total = time.perf_counter() - started
+    assert 1 <= done_at_first_chunk < 5, done_at_first_chunk
+    assert first_at < total
+    assert metric(service, SENTENCES) - before == 5
+    assert len(chunks) > 1
+    _, seconds = decoded(b"".join(chunks), "mp3")
+    assert seconds > 10  # five sentences of speech, whole
+
+
+def test_sse_events_parse_with_the_openai_client(client: openai.OpenAI) -> None:
+    with client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice="coral", input=FIVE_SENTENCES, response_format="wav", stream_format="sse"
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [event.json() for event in SSEDecoder().iter_bytes(response.iter_bytes())]
+    deltas, done = events[:-1], events[-1]
+    assert len(deltas) >= 5 and {e["type"] for e in deltas} == {"speech.audio.delta"}
+    assert done["type"] == "speech.audio.done"
+    usage = done["usage"]
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    audio = b"".join(base64.b64decode(e["audio"]) for e in deltas)
+    rate, seconds = decoded(audio, "wav")
+    assert rate == 22_050 and seconds > 10
+
+
+def test_client_leaving_mid_stream_stops_synthesis(speech_router_url: str, service: httpx.Client) -> None:
+    sentences_before = metric(service, SENTENCES)
+    cancelled_before = metric(service, *CANCELLED)
+    with (
+        httpx.Client(base_url=speech_router_url, timeout=60) as leaving,
+        leaving.stream("POST", "/v1/audio/speech", json={"input": MANY_SENTENCES, "response_format": "pcm"}) as reply,
+    ):
+        assert reply.status_code == 200
+        next(reply.iter_raw())  # the first sentence's audio, then hang up
+    deadline = time.monotonic() + 60
+    while metric(service, *CANCELLED) == cancelled_before:
+        assert time.monotonic() < deadline, "the service never noticed the client leaving"
+        time.sleep(0.2)
+    synthesised = metric(service, SENTENCES) - sentences_before
+    assert 1 <= synthesised < 30
+    time.sleep(1)  # nothing more is synthesised for that request afterwards
+    assert metric(service, SENTENCES) - sentences_before == synthesised
