@@ -25,6 +25,8 @@ import httpx
 from nexa_common import catalogue
 from nexa_common.catalogue import LocalSource, Modality, ModelError
 
+from .local import VOICE_ENV, take_voice
+
 COMPOSE_FILE = "compose.yaml"
 CUDA_FILE = "compose.cuda.yaml"
 PROBE_TIMEOUT_S = 15.0
@@ -85,11 +87,17 @@ class Stack:
         return subprocess.Popen(self.argv(*args), env={**os.environ, **self.env}, stdin=subprocess.DEVNULL)
 
 
-def plan(models: list[str], *, onnx: bool) -> dict[Modality, str]:
-    """One catalogue model per modality (the embedded text and audio defaults when none is given)."""
+def plan(models: list[str], *, onnx: bool) -> tuple[dict[Modality, str], str | None]:
+    """One catalogue model per modality (the embedded text and audio defaults when none is given), and
+    the audio service's speech voice when one is named."""
     if onnx:
         raise ModelError("ONNX models run in local mode only (the images carry no ONNX Runtime): use --local.")
-    names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
+    names, voice = take_voice(models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]])
+    if voice is not None:
+        if isinstance(catalogue.find(voice).source, LocalSource):
+            raise ModelError(f"'{voice}' is a local path; the containers see only the `models` volume. Use --local.")
+        if not any(catalogue.find(n).modality is Modality.AUDIO for n in names):
+            names.append(catalogue.DEFAULTS[Modality.AUDIO])
     chosen: dict[Modality, str] = {}
     for name in names:
         entry = catalogue.find(name)
@@ -104,13 +112,22 @@ def plan(models: list[str], *, onnx: bool) -> dict[Modality, str]:
                 f"serve one model per modality."
             )
         chosen[entry.modality] = name
-    return chosen
+    return chosen, voice
 
 
 def stack_for(
-    models: dict[Modality, str], *, host: str, port: int, gpu: bool, n_ctx: int | None, directory: Path
+    models: dict[Modality, str],
+    *,
+    host: str,
+    port: int,
+    gpu: bool,
+    n_ctx: int | None,
+    directory: Path,
+    voice: str | None = None,
 ) -> Stack:
     env = {"NEXA_HOST": host, "NEXA_PORT": str(port), "NEXA_LOG_JSON": "false"}
+    if voice:
+        env[VOICE_ENV] = voice
     for modality in Modality:
         if modality in models:
             env[f"NEXA_{modality.value.upper()}_MODEL"] = models[modality]
@@ -167,11 +184,11 @@ def serve(
     ready_timeout_s: float = 900.0,
 ) -> int:
     """Start the stack, report where the API is, stream logs until Ctrl-C/SIGTERM, then stop the stack."""
-    chosen = plan(models, onnx=onnx)
+    chosen, voice = plan(models, onnx=onnx)
     directory = compose_dir()
     if directory is None:
         raise ModelError(f"no {COMPOSE_FILE} found (set NEXA_COMPOSE_DIR to the nexa repository)")
-    stack = stack_for(chosen, host=host, port=port, gpu=gpu, n_ctx=n_ctx, directory=directory)
+    stack = stack_for(chosen, host=host, port=port, gpu=gpu, n_ctx=n_ctx, directory=directory, voice=voice)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     described = ", ".join(f"{m.value}: {name}" for m, name in chosen.items())
     mode = "docker mode with CUDA" if gpu else "docker mode"

@@ -27,14 +27,29 @@ class Shutdown(Exception):
     """SIGTERM or SIGHUP (terminal closed), turned into an exception so the same cleanup as Ctrl-C runs."""
 
 
+# Until the services host several models each, the audio service's speech voice is a setting of
+# its own beside its Whisper model.
+VOICE_ENV = "NEXA_AUDIO_SPEECH_MODEL"
+
+
 @dataclass(frozen=True)
 class Plan:
     """Which model each service serves."""
 
     models: dict[Modality, str]  # modality -> catalogue name or local path
+    voice: str | None = None  # the audio service's speech voice, when one was named
 
     def describe(self) -> str:
-        return ", ".join(f"{m.value}: {name}" for m, name in self.models.items())
+        voice = f" + voice {self.voice}" if self.voice else ""
+        return ", ".join(f"{m.value}: {name}{voice if m is Modality.AUDIO else ''}" for m, name in self.models.items())
+
+
+def take_voice(names: list[str]) -> tuple[list[str], str | None]:
+    """The names without the Piper voice among them, and that voice; raises ModelError for two voices."""
+    voices = [n for n in names if catalogue.find(n).backend is Backend.PIPER]
+    if len(voices) > 1:
+        raise ModelError(f"'{voices[0]}' and '{voices[1]}' are both speech voices; serve one voice.")
+    return [n for n in names if n not in voices], (voices[0] if voices else None)
 
 
 def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None) -> Plan:
@@ -44,6 +59,11 @@ def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None
         names = models or list(ONNX_DEFAULTS.values())
     else:
         names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
+    names, voice = take_voice(names)
+    if voice is not None:
+        _ensure_present(catalogue.find(voice), voice, cache_dir)
+        if not any(catalogue.find(n).modality is Modality.AUDIO for n in names):
+            names.append(catalogue.DEFAULTS[Modality.AUDIO])  # the voice's service serves its Whisper default too
     chosen: dict[Modality, str] = {}
     for requested in names:
         found = catalogue.find(requested)
@@ -56,7 +76,7 @@ def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None
             )
         _ensure_present(entry, name, cache_dir)
         chosen[entry.modality] = name
-    return Plan(chosen)
+    return Plan(chosen, voice)
 
 
 def onnx_variant(entry: CatalogueEntry) -> CatalogueEntry:
@@ -101,6 +121,8 @@ def service_specs(p: Plan, *, reload: bool, n_ctx: int | None) -> list[ProcessSp
         env = {prefix + "MODEL": model, prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port)}
         if modality is Modality.TEXT and n_ctx:
             env[prefix + "N_CTX"] = str(n_ctx)
+        if modality is Modality.AUDIO and p.voice:
+            env[VOICE_ENV] = p.voice
         argv = python_module(f"nexa_{modality.value}", *(["--reload"] if reload else []))
         specs.append(ProcessSpec(modality.value, argv, port, env))
     return specs

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nexa_cli import local
+from nexa_cli import docker_mode, local
 from nexa_cli.main import build_parser, parse_server_models
 from nexa_common.catalogue import Modality, ModelError
 
@@ -46,6 +46,16 @@ def test_bad_port_is_a_usage_error() -> None:
 def test_no_model_plans_the_embedded_text_and_audio_defaults(tmp_path: Path) -> None:
     plan = local.plan([], cache_dir=tmp_path)
     assert plan.models == {Modality.TEXT: "smollm2", Modality.AUDIO: "whisper-tiny.en"}
+
+
+def test_a_voice_goes_to_the_audio_service_beside_its_whisper_model(tmp_path: Path) -> None:
+    both = local.plan(["whisper-tiny.en", "piper-joe"], cache_dir=tmp_path)
+    assert (both.models, both.voice) == ({Modality.AUDIO: "whisper-tiny.en"}, "piper-joe")
+    (audio,) = local.service_specs(both, reload=False, n_ctx=None)
+    assert (audio.env["NEXA_AUDIO_MODEL"], audio.env["NEXA_AUDIO_SPEECH_MODEL"]) == ("whisper-tiny.en", "piper-joe")
+    alone = local.plan(["smollm2", "tts-1"], cache_dir=tmp_path)
+    assert alone.models == {Modality.TEXT: "smollm2", Modality.AUDIO: "whisper-tiny.en"} and alone.voice == "tts-1"
+    assert docker_mode.plan(["piper-joe"], onnx=False) == ({Modality.AUDIO: "whisper-tiny.en"}, "piper-joe")
 
 
 def test_one_model_per_modality(tmp_path: Path) -> None:
