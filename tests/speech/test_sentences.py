@@ -46,3 +46,7 @@ def test_openai_voices_map_onto_the_speakers_of_the_voice() -> None:
     many = voice_table(tuple(f"speaker{i}" for i in range(20)))
     assert [many[name] for name in OPENAI_VOICES] == list(range(len(OPENAI_VOICES)))
     assert many["speaker19"] == 19
+
+
+def test_characters_the_phonemizer_refuses_become_spaces() -> None:
+    assert split("a\u0000b \ud800 c\x07dog.\tNext") == ["a b   c dog.", "Next"]

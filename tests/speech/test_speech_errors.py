@@ -73,3 +73,28 @@ def test_the_openai_client_raises_bad_request_with_the_message(client: openai.Op
 def test_a_body_that_is_not_json_is_a_400(router: httpx.Client) -> None:
     response = router.post("/v1/audio/speech", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 400 and "json" in response.json()["error"]["message"].lower()
+
+
+HOSTILE_INPUTS = [
+    b'"\\ud800 lone surrogate"',
+    b'"nul \\u0000 inside"',
+    b'"\\u202e right to left override"',
+    b'"\\ud83d\\ude00\\ud83d\\ude00"',
+    '"你好世界"'.encode(),
+    b'"[[ \\u0283 x ]] raw phonemes"',
+    b'"[["',
+    b'"<speak>ssml is text here</speak>"',
+    b'"' + b"9" * 400 + b'"',
+    b'"' + b"a" * 4096 + b'"',
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_INPUTS, ids=range(len(HOSTILE_INPUTS)))
+def test_odd_inputs_are_spoken_or_refused_never_a_crash(router: httpx.Client, text: bytes) -> None:
+    body = b'{"response_format": "pcm", "input": ' + text + b"}"
+    response = router.post("/v1/audio/speech", content=body, headers={"content-type": "application/json"})
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert response.json()["error"]["param"] == "input"
+    else:
+        assert len(response.content) % 2 == 0

@@ -10,6 +10,7 @@ single piece delays the stream by more than about `MAX_CHARS` characters of spee
 from __future__ import annotations
 
 import re
+import unicodedata
 
 MAX_CHARS = 300
 # A run of sentence-ending punctuation and any closing quotes or brackets, then space or the end.
@@ -61,10 +62,16 @@ def _bounded(sentence: str, max_chars: int) -> list[str]:
     return [*pieces, sentence] if sentence else pieces
 
 
+def _speakable(text: str) -> str:
+    """Control characters and lone surrogates (JSON can carry both) as spaces: espeak-ng's C bridge
+    refuses them with an exception, and they carry nothing to say."""
+    return "".join(" " if (unicodedata.category(c) in ("Cc", "Cs") and c != "\n") else c for c in text)
+
+
 def split(text: str, max_chars: int = MAX_CHARS) -> list[str]:
     """The sentences of `text`, in order, none longer than `max_chars`; line breaks end sentences too."""
     sentences: list[str] = []
-    for paragraph in re.split(r"\s*\n\s*", text):
+    for paragraph in re.split(r"\s*\n\s*", _speakable(text)):
         for sentence in _sentences_of(paragraph):
             sentences += _bounded(sentence, max_chars)
     return [s for s in sentences if any(c.isalnum() for c in s)]
