@@ -10,6 +10,9 @@ import httpx
 import openai
 from openai._streaming import SSEDecoder
 from speech_helpers import CANCELLED, FIVE_SENTENCES, SENTENCES, decoded, metric
+from support import service_spec, start_ready
+
+from nexa_cli.supervisor import Supervisor
 
 MANY_SENTENCES = " ".join(f"This is sentence number {i}, which takes the voice a moment to say." for i in range(1, 31))
 
@@ -71,3 +74,21 @@ def test_client_leaving_mid_stream_stops_synthesis(speech_router_url: str, servi
     assert 1 <= synthesised < 30
     time.sleep(1)  # nothing more is synthesised for that request afterwards
     assert metric(service, SENTENCES) - sentences_before == synthesised
+
+
+def test_the_queue_applies_and_a_client_that_leaves_frees_its_place(supervisor: Supervisor) -> None:
+    # One request at a time and none waiting: a second one while the first streams is a 429.
+    env = {"NEXA_AUDIO_MODEL": "whisper-tiny.en", "NEXA_AUDIO_QUEUE_SIZE": "0", "NEXA_AUDIO_MAX_CONCURRENCY": "1"}
+    url = start_ready(supervisor, service_spec("audio", env, name="audio-speech-queue"))
+    with httpx.Client(base_url=url, timeout=60) as http:
+        with http.stream("POST", "/v1/audio/speech", json={"input": MANY_SENTENCES, "response_format": "pcm"}) as first:
+            assert first.status_code == 200
+            next(first.iter_raw())
+            busy = http.post("/v1/audio/speech", json={"input": "Hello."})
+            assert busy.status_code == 429 and busy.headers["retry-after"]
+            assert busy.json()["error"]["code"] == "queue_full"
+        deadline = time.monotonic() + 60
+        while metric(http, *CANCELLED) == 0:  # the first client has left; its slot comes back
+            assert time.monotonic() < deadline, "the first request never ended"
+            time.sleep(0.2)
+        assert http.post("/v1/audio/speech", json={"input": "Hello."}).status_code == 200
