@@ -53,7 +53,8 @@ class HubSource:
     companions: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        what = f"file {self.filename} of " if self.filename else ""
+        beside = f" (with {', '.join(Path(c).name for c in self.companions)} beside it)" if self.companions else ""
+        what = f"file {self.filename}{beside} of " if self.filename else ""
         return f"{what}the Hugging Face repo {self.repo}"
 
 

@@ -31,6 +31,18 @@ def test_hub_voices_offline_fail_at_once_saying_how_to_pull(tmp_path: Path) -> N
         assert "rhasspy/piper-voices" in str(info.value)
 
 
+def test_a_hub_voice_copied_into_the_cache_resolves_without_network(tmp_path: Path) -> None:
+    entry = catalogue.lookup("piper-lessac")
+    assert entry is not None
+    joe = catalogue.resolve("piper-joe", tmp_path).path
+    target = catalogue.cache_path(entry, tmp_path)  # where `nexa pull` puts it: the repo's own layout
+    assert target.name == "en_US-lessac-medium.onnx"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(joe, target)
+    shutil.copyfile(catalogue.piper_config(joe), catalogue.piper_config(target))
+    assert catalogue.resolve("piper-lessac", tmp_path).path == target
+
+
 def test_every_alias_speaks_with_the_default_voice(router: httpx.Client) -> None:
     for model in ("piper-joe", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", None):
         body = {"input": "Hello.", "response_format": "pcm", **({"model": model} if model else {})}
