@@ -85,3 +85,8 @@ def test_voice_names_and_ignored_fields(router: httpx.Client) -> None:
     # Piper has no style control: `instructions` is accepted, not honoured, and said so (and so is the unknown field).
     assert response.headers["x-nexa-ignored-fields"] == "instructions,vibe"
     assert len(response.content) > 0
+    # Field names are the client's: what cannot go in a header is left out of it (found by fuzzing).
+    odd = b'{"input": "Hi.", "response_format": "pcm", "\\u001f": 1, "\\u0080x": 2, "a,b": 3}'
+    response = router.post("/v1/audio/speech", content=odd, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-nexa-ignored-fields"] == "ab,x"

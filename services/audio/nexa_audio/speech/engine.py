@@ -44,6 +44,12 @@ class PiperEngine:
         self.sample_rate: int = self._voice.config.sample_rate
         self._hop_length: int = self._voice.config.hop_length
         self.speakers: tuple[str, ...] = _speakers(raw, model_path)
+        # ONNX Runtime sessions run concurrent calls safely; the phonemizer has a lock of its own.
+        self.slots = settings.max_concurrency
+
+    def close(self) -> None:
+        """Free the ONNX Runtime session (its memory goes when the last reference does)."""
+        del self._voice
 
     def synthesize(self, sentence: str, speaker: int, cancel: threading.Event) -> Synthesis:
         from piper import SynthesisConfig

@@ -82,10 +82,16 @@ def _require_voice_model(requested: str | None, state: AudioState) -> str:
     )
 
 
-def _ignored(body: SpeechRequest) -> list[str]:
-    # Piper has no style control; unknown fields are named rather than silently dropped.
-    ignored = ["instructions"] if body.instructions else []
-    return ignored + sorted(body.model_extra or {})
+_HEADER_MAX_CHARS = 1024
+
+
+def _ignored(body: SpeechRequest) -> str:
+    """The ignored-fields header: `instructions` (Piper has no style control) and unknown fields, named
+    rather than silently dropped. Field names are the client's: kept to printable ASCII without commas
+    (a control character in a header would make the server drop the connection), and bounded."""
+    names = (["instructions"] if body.instructions else []) + sorted(body.model_extra or {})
+    cleaned = ("".join(c for c in name if c.isascii() and c.isprintable() and c != ",")[:64] for name in names)
+    return ",".join(dict.fromkeys(n for n in cleaned if n))[:_HEADER_MAX_CHARS]
 
 
 @router.post("/v1/audio/speech", response_model=None, responses=RESPONSES)  # type: ignore[arg-type]
@@ -140,7 +146,7 @@ async def _speak(request: Request, body: SpeechRequest) -> Response:
         return Response(status_code=499)
     headers = {SAMPLE_RATE_HEADER: str(encoder.rate), VOICE_HEADER: engine.speakers[speaker]}
     if ignored := _ignored(body):
-        headers[IGNORED_HEADER] = ",".join(ignored)
+        headers[IGNORED_HEADER] = ignored
     chunks = audio_chunks(job, first)
     if body.stream_format == "sse":
         headers["Cache-Control"] = "no-cache"
