@@ -156,7 +156,7 @@ def _speech(r: dict[str, Any]) -> list[str]:
         f"## Speech (piper-joe, {sp['sentences']} sentences, {sp['text_chars']} characters, WAV)",
         "",
         "Real-time factor: synthesis time / seconds of audio produced (below 1 is faster than real time); ratio: the "
-        "library's real-time factor over the path's (1.0 = no overhead). First byte: when the first audio bytes "
+        "library's real-time factor over the path's, median over the rounds (1.0 = no overhead). First byte: when the first audio bytes "
         "reached the client; the library (like any server that sends the file whole) has none before the end.",
         "",
         "| path | seconds | audio s | real-time factor | ratio | first byte ms | first byte / whole |",

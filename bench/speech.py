@@ -101,10 +101,16 @@ def measure(voice_path: Path, service_url: str, router_url: str, repetitions: in
             "real_time_factor": summary(rtf),
             "first_byte_ms": summary([r["first_byte_s"] * 1000 for r in rows]),
         }
-    direct_rtf = out["direct"]["real_time_factor"]["median"]
     for name in paths:
         row = out[name]
-        row["ratio"] = direct_rtf / row["real_time_factor"]["median"]  # 1.0: as fast as the library itself
+        # 1.0: as fast as the library itself. Paired by round (the paths of one round run back to back), so
+        # a load that comes and goes on a shared machine moves both sides of each ratio alike.
+        row["ratio"] = summary(
+            [
+                (d["seconds"] / d["audio_s"]) / (p["seconds"] / p["audio_s"])
+                for d, p in zip(runs["direct"], runs[name], strict=True)
+            ]
+        )["median"]
         # Streamed: the first byte; not streamed (the library, or any server that sends the file whole): the end.
         row["first_byte_vs_whole"] = row["first_byte_ms"]["median"] / (row["seconds"]["median"] * 1000)
     return out
