@@ -85,12 +85,17 @@ def _require_voice_model(requested: str | None, state: AudioState) -> str:
 _HEADER_MAX_CHARS = 1024
 
 
+def _header_safe(text: str) -> str:
+    # Printable ASCII without commas: a control character in a header makes uvicorn drop the connection,
+    # and anything beyond latin-1 cannot be sent at all.
+    return "".join(c for c in text if c.isascii() and c.isprintable() and c != ",")
+
+
 def _ignored(body: SpeechRequest) -> str:
     """The ignored-fields header: `instructions` (Piper has no style control) and unknown fields, named
-    rather than silently dropped. Field names are the client's: kept to printable ASCII without commas
-    (a control character in a header would make the server drop the connection), and bounded."""
+    rather than silently dropped. Field names are the client's: cleaned for a header, and bounded."""
     names = (["instructions"] if body.instructions else []) + sorted(body.model_extra or {})
-    cleaned = ("".join(c for c in name if c.isascii() and c.isprintable() and c != ",")[:64] for name in names)
+    cleaned = (_header_safe(name)[:64] for name in names)
     return ",".join(dict.fromkeys(n for n in cleaned if n))[:_HEADER_MAX_CHARS]
 
 
@@ -144,7 +149,11 @@ async def _speak(request: Request, body: SpeechRequest) -> Response:
     if first is None:  # the client left while queued or during the first sentence
         await close()
         return Response(status_code=499)
-    headers = {SAMPLE_RATE_HEADER: str(encoder.rate), VOICE_HEADER: engine.speakers[speaker]}
+    # A voice's speaker names come from its config file, in any script.
+    headers = {
+        SAMPLE_RATE_HEADER: str(encoder.rate),
+        VOICE_HEADER: _header_safe(engine.speakers[speaker]) or str(speaker),
+    }
     if ignored := _ignored(body):
         headers[IGNORED_HEADER] = ignored
     chunks = audio_chunks(job, first)
