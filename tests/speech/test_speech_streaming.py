@@ -83,7 +83,9 @@ def test_the_queue_applies_and_a_client_that_leaves_frees_its_place(supervisor: 
     with httpx.Client(base_url=url, timeout=60) as http:
         with http.stream("POST", "/v1/audio/speech", json={"input": MANY_SENTENCES, "response_format": "pcm"}) as first:
             assert first.status_code == 200
-            next(first.iter_raw())
+            # Kept referenced: a dropped iterator would close the response, and the client would have left.
+            chunks = first.iter_raw()
+            next(chunks)
             busy = http.post("/v1/audio/speech", json={"input": "Hello."})
             assert busy.status_code == 429 and busy.headers["retry-after"]
             assert busy.json()["error"]["code"] == "queue_full"

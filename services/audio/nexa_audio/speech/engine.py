@@ -37,7 +37,7 @@ class PiperEngine:
         raw = json.loads(config_file.read_text(encoding="utf-8"))
         options = onnxruntime.SessionOptions()
         # ONNX Runtime's default is every logical CPU; the service's thread setting, as Whisper gets.
-        options.intra_op_num_threads = settings.cpu_threads
+        options.intra_op_num_threads = settings.threads
         options.inter_op_num_threads = 1
         session = onnxruntime.InferenceSession(str(model_path), sess_options=options, providers=_providers(settings))
         self._voice = PiperVoice(session=session, config=PiperConfig.from_dict(raw))

@@ -8,23 +8,28 @@ answers too; the rest streams (see `stream`).
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+from typing import cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from nexa_common import catalogue
-from nexa_common.catalogue import Backend
+from nexa_common.catalogue import Backend, Capability
 from nexa_common.errors import APIError, error_responses
+from nexa_common.kit.cancellation import CLIENT_CLOSED, in_thread, while_connected
+from nexa_common.kit.models import PooledModel
 from nexa_common.schemas.audio import SPEECH_MEDIA_TYPES, SpeechRequest
 
-from ..cancellation import in_thread, while_connected
-from ..state import AudioState, audio_state
+from ..state import AudioState, AudioStateDep
 from .encoders import StreamEncoder
+from .engine import PiperEngine
 from .sentences import split
 from .stream import SpeechJob, SpeechResponse, audio_chunks, sse_events
 from .voices import pick
 
+log = logging.getLogger("nexa.audio.speech")
 router = APIRouter(tags=["audio"])
 
 SAMPLE_RATE_HEADER = "X-Nexa-Sample-Rate"
@@ -49,32 +54,32 @@ RESPONSES: dict[int | str, dict[str, object]] = {
 }  # fmt: skip
 
 
-def _require_voice_model(requested: str | None, state: AudioState) -> str:
-    """The served voice's name, if `requested` names it (or an alias of it, or nothing)."""
-    speech = state.speech_status
-    if speech is None:
+def _voice_model(requested: str | None, state: AudioState) -> PooledModel:
+    """The served voice, if `requested` names it (or an alias of it, or nothing)."""
+    voice = next((m for m in state.pool.models.values() if m.entry and m.entry.backend is Backend.PIPER), None)
+    if voice is None:
         raise APIError(
             503,
             "This audio service has no voice model: set NEXA_AUDIO_SPEECH_MODEL (e.g. piper-joe).",
             code="model_not_configured",
         )
-    served = speech.entry.name
-    if requested is None or requested == served:
-        return served
-    entry = catalogue.lookup(requested)
-    if entry is not None and entry.name == served:
-        return served  # an alias: tts-1, tts-1-hd, gpt-4o-mini-tts
-    if (entry is not None and entry.backend is Backend.CT2) or (state.status and requested == state.status.entry.name):
+    if requested is None:
+        return voice
+    named = state.pool.find(requested)
+    if named is voice:
+        return voice  # its name, or an alias: tts-1, tts-1-hd, gpt-4o-mini-tts
+    entry = named.entry if named is not None else catalogue.lookup(requested)
+    if entry is not None and Capability.TRANSCRIPTION in entry.capabilities:
         raise APIError(
             400,
             f"'{requested}' is an audio transcription model; use /v1/audio/transcriptions.",
             param="model",
             code="model_wrong_route",
         )
-    aliases = ", ".join(speech.entry.aliases)
+    aliases = ", ".join(voice.entry.aliases) if voice.entry else ""
     raise APIError(
         404,
-        f"Model '{requested}' is not served here. This server speaks with '{served}'"
+        f"Model '{requested}' is not served here. This server speaks with '{voice.name}'"
         + (f" (also called {aliases})" if aliases else "")
         + ".",
         param="model",
@@ -100,55 +105,62 @@ def _ignored(body: SpeechRequest) -> str:
 
 
 @router.post("/v1/audio/speech", response_model=None, responses=RESPONSES)  # type: ignore[arg-type]
-async def speech(request: Request, body: SpeechRequest) -> Response:
+async def speech(request: Request, state: AudioStateDep, body: SpeechRequest) -> Response:
     """Speak `input` with a Piper voice. The answer starts once the first sentence is synthesised and streams
     the rest sentence by sentence. `instructions` is accepted and ignored (Piper has no such control)."""
-    requests = audio_state(request).metrics.requests
+    requests = state.metrics.requests
     try:
-        return await _speak(request, body)
+        return await _speak(request, state, body)
     except APIError as exc:
-        outcome = "rejected" if exc.status in (429, 503) else "client_error" if exc.status < 500 else "error"
+        outcome = (
+            "cancelled"
+            if exc.status == CLIENT_CLOSED
+            else "rejected"
+            if exc.status in (429, 503)
+            else "client_error"
+            if exc.status < 500
+            else "error"
+        )
         requests.labels("speech", outcome).inc()
+        if exc.status == CLIENT_CLOSED:
+            return Response(status_code=CLIENT_CLOSED)  # nobody is there to read it
         raise
     except Exception:
         requests.labels("speech", "error").inc()
         raise
 
 
-async def _speak(request: Request, body: SpeechRequest) -> Response:
-    state = audio_state(request)
-    model = _require_voice_model(body.model, state)
-    assert state.speech_status is not None
-    state.speech_status.require_ready()
-    engine = state.voice
-    assert engine is not None
-    speaker = pick(body.voice, engine.speakers, model)
+async def _speak(request: Request, state: AudioState, body: SpeechRequest) -> Response:
+    voice = _voice_model(body.model, state)
+    engine = cast(PiperEngine, voice.require_ready())
+    speaker = pick(body.voice, engine.speakers, voice.name)
     sentences = split(body.input)
     if not sentences:
         raise APIError(400, "The input has nothing to speak (no letters or digits).", param="input")
     encoder = StreamEncoder(body.response_format, engine.sample_rate, body.speed)
     job = SpeechJob(engine, sentences, speaker, encoder, state.metrics)
-    slot = contextlib.AsyncExitStack()
+    held = contextlib.AsyncExitStack()
+    cancel = threading.Event()
 
-    async def first_sentence(cancel: threading.Event) -> bytes:
-        await slot.enter_async_context(state.queue.slot())  # 429 when the queue is full
+    async def first_sentence() -> bytes:
+        lease = await held.enter_async_context(state.pool.slot(voice))  # 429 when the voice's queue is full
+        job.lease = lease
         return await in_thread(lambda c: job.render(0, c), cancel)
 
     async def close() -> None:
         try:
             job.close()
         finally:
-            await slot.aclose()
+            await held.aclose()
 
     try:
-        first = await while_connected(request, first_sentence)
-    except BaseException:  # counted by the caller; only the resources are released here
+        first = await while_connected(request, first_sentence(), cancel)
+    except BaseException as exc:  # counted by the caller; only the resources are released here
+        if isinstance(exc, APIError) and exc.status == CLIENT_CLOSED:
+            log.info("client disconnected before the first sentence; speech synthesis stopped")
         job.encoder.close()
-        await slot.aclose()
+        await held.aclose()
         raise
-    if first is None:  # the client left while queued or during the first sentence
-        await close()
-        return Response(status_code=499)
     # A voice's speaker names come from its config file, in any script.
     headers = {
         SAMPLE_RATE_HEADER: str(encoder.rate),

@@ -3,7 +3,7 @@ soon as they are encoded, the admission slot held until the last one (or until t
 
 The next sentence is synthesised only when the response asks for more bytes, so a client that
 leaves stops the work at the next sentence boundary: uvicorn reports the disconnect, Starlette
-cancels the response, and the thread finishes the clause it is in (`cancellation.in_thread`).
+cancels the response, and the thread finishes the clause it is in (the kit's `in_thread`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from nexa_common.errors import error_body
+from nexa_common.kit.cancellation import in_thread
+from nexa_common.kit.models import Lease
 from nexa_common.schemas.audio import SpeechAudioDelta, SpeechAudioDone, SpeechUsage
 
-from ..cancellation import in_thread
 from ..metrics import AudioMetrics
 from .encoders import StreamEncoder
 from .engine import PiperEngine
@@ -46,6 +47,9 @@ class SpeechJob:
     busy_s: float = 0.0
     completed: bool = False
     failed: bool = False
+    lease: Lease | None = None
+    """The voice's slot while the job runs; a failure mid-stream is reported on it (it counts against the
+    engine's health, as an exception inside the slot would)."""
 
     def render(self, index: int, cancel: threading.Event) -> bytes:
         """Sentence `index` synthesised and encoded (worker thread); nothing once cancelled."""
@@ -86,6 +90,8 @@ class SpeechJob:
         self.encoder.close()
         if self.failed:
             self.metrics.requests.labels("speech", "error").inc()
+            if self.lease is not None and self.lease.error is None:
+                self.lease.error = RuntimeError("speech synthesis failed mid-stream")
             return
         self.metrics.requests.labels("speech", "cancelled").inc()
         log.info(
