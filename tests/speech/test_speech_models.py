@@ -3,7 +3,9 @@ hub voices that say how to get them offline."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -79,3 +81,21 @@ def test_a_local_voice_is_served_and_understood(supervisor: Supervisor, local_vo
         assert decoded(spoken.content, "wav")[1] > 2
         heard = http.post("/v1/audio/transcriptions", files={"file": ("a.wav", spoken.content)}).json()["text"]
     assert differing_words(JFK, heard) <= 1, heard
+
+
+def test_a_voice_that_cannot_be_served_makes_the_service_say_why(supervisor: Supervisor, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.onnx"
+    spec = service_spec("audio", {"NEXA_AUDIO_SPEECH_MODEL": str(missing)}, name="audio-missing-voice")
+    spec = dataclasses.replace(spec, ready_path="/health")  # it starts; it is not ready
+    url = start_ready(supervisor, spec)
+    with httpx.Client(base_url=url, timeout=30) as http:
+        ready = http.get("/ready")
+        deadline = time.monotonic() + 60
+        while ready.json()["status"] == "loading":  # Whisper may still be loading
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+            ready = http.get("/ready")
+        assert ready.status_code == 503 and ready.json()["status"] == "failed"
+        assert "nowhere.onnx" in ready.json()["detail"]
+        spoken = http.post("/v1/audio/speech", json={"input": "Hello."})
+        assert spoken.status_code == 503 and spoken.json()["error"]["code"] == "model_failed"

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from nexa_common import catalogue
-from nexa_common.catalogue import Backend, Capability
+from nexa_common.catalogue import Capability
 from nexa_common.errors import APIError, error_responses
 from nexa_common.kit.cancellation import CLIENT_CLOSED, in_thread, while_connected
 from nexa_common.kit.models import PooledModel
@@ -56,7 +56,9 @@ RESPONSES: dict[int | str, dict[str, object]] = {
 
 def _voice_model(requested: str | None, state: AudioState) -> PooledModel:
     """The served voice, if `requested` names it (or an alias of it, or nothing)."""
-    voice = next((m for m in state.pool.models.values() if m.entry and m.entry.backend is Backend.PIPER), None)
+    # The voice is the pool's companion of the Whisper model (NEXA_AUDIO_SPEECH_MODEL); one that could not
+    # be configured is still there, failed, so requests hear why.
+    voice = next((m for m in state.pool.models.values() if m is not state.pool.default), None)
     if voice is None:
         raise APIError(
             503,
