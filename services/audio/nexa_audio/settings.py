@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from nexa_common.catalogue import DEFAULT_VOICE
 from nexa_common.modalities import Modality, spec
 from nexa_common.settings import ServiceSettings
 
@@ -19,7 +20,10 @@ class Settings(ServiceSettings):
     port: int = spec(Modality.AUDIO).port
     """Port the service binds to."""
     model: str = spec(Modality.AUDIO).default_model
-    """Catalogue name or local CTranslate2 Whisper folder."""
+    """The default model, loaded at start: catalogue name, local CTranslate2 Whisper folder or Piper voice."""
+    models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [DEFAULT_VOICE])
+    """More models, loaded on demand (comma-separated): by default the voice `piper-joe`, so that
+    /v1/audio/speech answers out of the box; empty (`NEXA_AUDIO_MODELS=`) serves no voice."""
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     """Where CTranslate2 runs the model."""
     compute_type: str | None = None
@@ -28,11 +32,11 @@ class Settings(ServiceSettings):
     """Skip non-speech with the Silero VAD (faster and fewer hallucinations on silence)."""
     max_upload_mb: float = Field(default=25.0, gt=0)
     """Largest accepted audio file in MiB (OpenAI's limit is 25 MB); larger uploads get 413 while streaming in."""
+    worker_processes: bool = True
+    """Run each model in a worker process, so that unloading it gives all its memory back
+    (CTranslate2 keeps some in the process otherwise)."""
     tmp_dir: Path | None = None
     """Parent of the service's private upload folder; unset means the system temp folder."""
-    speech_model: str = "piper-joe"
-    """The Piper voice of /v1/audio/speech: catalogue name or local `.onnx` voice (with its `.onnx.json`);
-    empty: no speech. Loaded beside the Whisper model."""
 
     def resolved_compute_type(self) -> str:
         if self.compute_type:

@@ -40,14 +40,6 @@ class Served(NamedTuple):
     runtime: Runtime
 
 
-def served(state: TextState, params: SamplingParams) -> Served:
-    """The request's model, ready (503 while it loads or after it failed)."""
-    model = state.pool.get(params.model)
-    runtime = model.require_ready()
-    assert isinstance(runtime, Runtime)
-    return Served(model, runtime)
-
-
 def sequence(runtime: Runtime, prompt_tokens: list[int], requested: int | None, param: str) -> Sequence:
     """A sequence whose prompt fits the context, its length capped by the room left."""
     n_ctx = runtime.engine.n_ctx
