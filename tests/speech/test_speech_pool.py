@@ -4,6 +4,7 @@ transcription routes as Whisper is on the speech route."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,6 +99,19 @@ def test_unloading_the_voice_gives_its_memory_back_and_it_loads_again_on_demand(
     assert kept < grew / 2, f"unloading kept {kept / MIB:.0f} of the {grew / MIB:.0f} MiB the voice took"
     again = routed.post("/v1/audio/speech", json={"model": "piper-joe", "input": "Again.", "response_format": "pcm"})
     assert again.status_code == 200 and len(again.content) > 0
+
+
+def test_an_unknown_voice_is_refused_without_loading_the_voice(routed: httpx.Client) -> None:
+    assert routed.post("/v1/operator/models/unload", json={"model": "piper-joe"}).status_code == 200
+    # The last request may still be closing its stream: the unload then happens as it lets go.
+    deadline = time.monotonic() + 30
+    while "piper-joe" in _loaded(routed):
+        assert time.monotonic() < deadline, "the voice was not unloaded"
+        time.sleep(0.1)
+    answer = routed.post("/v1/audio/speech", json={"model": "piper-joe", "input": "Hi.", "voice": "nobody"})
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "voice", answer.text
+    assert "alloy" in answer.json()["error"]["message"]
+    assert _cards(routed)["piper-joe"]["state"] == "available"  # checked against its config file, not loaded
 
 
 @pytest.mark.parametrize("model", ["whisper-tiny.en", "whisper-1"])

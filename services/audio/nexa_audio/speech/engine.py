@@ -107,6 +107,12 @@ def _providers(settings: Settings) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
+def voice_speakers(model_path: Path) -> tuple[str, ...]:
+    """A voice's speakers read from its config alone (no model loaded): what a request's `voice` is
+    checked against before the voice is loaded for it."""
+    return _speakers(json.loads(piper_config(model_path).read_text(encoding="utf-8")), model_path)
+
+
 def _speakers(config: dict[str, object], model_path: Path) -> tuple[str, ...]:
     """Speaker names in id order; a one-speaker voice is named after its dataset ("joe")."""
     id_map = config.get("speaker_id_map")

@@ -17,16 +17,18 @@ from typing import cast
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from nexa_common.catalogue import ModelError, locate
 from nexa_common.errors import APIError, error_responses
 from nexa_common.fields import IGNORED_FIELDS_HEADER, account_fields
 from nexa_common.kit.cancellation import CLIENT_CLOSED, in_thread, while_connected
+from nexa_common.kit.models import PooledModel
 from nexa_common.modalities import Capability
 from nexa_common.schemas.audio import SPEECH_MEDIA_TYPES, SpeechRequest
 from nexa_common.schemas.keep_alive import kept
 
 from ..state import AudioState, AudioStateDep
 from .encoders import StreamEncoder
-from .engine import PiperEngine
+from .engine import PiperEngine, voice_speakers
 from .sentences import split
 from .stream import SpeechJob, SpeechResponse, audio_chunks, sse_events
 from .voices import pick
@@ -90,12 +92,26 @@ async def speech(request: Request, state: AudioStateDep, body: SpeechRequest) ->
         raise
 
 
+def _speakers_before_loading(model: PooledModel, state: AudioState) -> tuple[str, ...] | None:
+    """The voice's speakers from its config file; None where that cannot be read (the pool then answers
+    why the voice cannot be served: not pulled, failed)."""
+    if model.entry is None:
+        return None
+    try:
+        return voice_speakers(locate(model.entry, state.settings.cache_dir).path)
+    except (ModelError, OSError, ValueError):
+        return None
+
+
 async def _speak(request: Request, state: AudioState, body: SpeechRequest) -> Response:
     account_fields(request, body, strict=state.settings.strict_fields)
     model = state.pool.get(body.model, Capability.SPEECH)  # 404 / 400 model_wrong_route before anything loads
     sentences = split(body.input)
     if not sentences:
         raise APIError(400, "The input has nothing to speak (no letters or digits).", param="input")
+    speakers = _speakers_before_loading(model, state)
+    if speakers is not None:
+        pick(body.voice, speakers, model.name)  # an unknown voice loads nothing (and evicts nothing for room)
     held = contextlib.AsyncExitStack()
     cancel = threading.Event()
     jobs: list[SpeechJob] = []
