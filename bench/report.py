@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import peers_report
+
 
 def _f(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
@@ -18,19 +20,12 @@ def _load(values: Any) -> str:
 
 
 ENGINE_CHOICE = [
-    "**Engine choice.** The one-sequence engine cannot go past one stream's rate: concurrent requests take "
-    "turns. Two designs were measured (in-process table below, same run): batched decoding of several "
-    "sequences in one llama.cpp context (`nexa_text/batched_engine.py`: a KV cache stream per slot, "
-    "`n_seq_max` = slots, a sampler chain per sequence with its grammar, new prompts joining between decode "
-    "steps, a finished slot's tokens kept for prefix reuse), and several model instances splitting the "
-    "threads. The batched engine is the one shipped, behind `NEXA_TEXT_MAX_CONCURRENCY` (> 1 turns it on; "
-    "the default stays 1, requests taking turns, until it has had more use): its aggregate keeps growing with "
-    "the number of streams in one process, one model and one scheduler, while instances stop at one stream "
-    "each, load the model once per instance and would need a dispatcher of their own. On a busy 2-core "
-    "machine one thread per instance also avoids the stalls of two threads waiting on each other, which is why "
-    "the 2-instance row can come close to the batched one: the 1-thread batched variant (several batched "
-    "instances) is the next thing to try. The batched engine runs with flash attention on (in a separate "
-    "in-process run, 4 streams: 243 tokens/s with it, 200 without, on 2 threads).",
+    "**Engine choice.** The default text engine decodes concurrent requests together in one llama.cpp context "
+    "(`nexa_text/batched_engine.py`: continuous batching over one KV cache shared by its slots, a sampler chain "
+    "per sequence with its grammar, new prompts joining between steps, cached prefixes reused across slots). "
+    "The other design, several model instances splitting the threads, is measured in-process below: instances "
+    "stop at one stream each, load the model once per instance and would need a dispatcher of their own. "
+    "`NEXA_TEXT_MAX_CONCURRENCY=1` keeps the one-sequence engine (requests take turns).",
 ]
 
 
@@ -43,7 +38,7 @@ def render(r: dict[str, Any]) -> str:
     lines = _header(r)
     for title, part in (
         ("Text", _text),
-        ("Concurrent chat streams", _concurrency),
+        ("Text against its peers", _peers),
         ("Audio and image", _media),
         ("Speech", _speech),
         ("Models on demand", _pool),
@@ -67,14 +62,15 @@ def _why(r: dict[str, Any], exc: BaseException) -> str:
 
 
 def _header(r: dict[str, Any]) -> list[str]:
+    machine = r.get("machine", {})
     return [
         "# Benchmark report",
         "",
-        f"Measured {r['when']} by `make bench` on {r['machine']['cpus_physical']} physical cores "
-        f"({r['machine']['processor']}, Python {r['machine']['python']}), load average "
+        f"Measured {r.get('when', '?')} by `make bench` on {machine.get('cpus_physical', '?')} physical cores "
+        f"({machine.get('processor', '?')}, Python {machine.get('python', '?')}), load average "
         f"{_load(r.get('load_average_at_start'))} at the start and {_load(r.get('load_average_at_end'))} at the end "
         "(the machine is shared: a load above the core count slows every path alike, since they are interleaved); "
-        f"{r['repetitions']} repetitions per figure "
+        f"{r.get('repetitions', '?')} repetitions per figure "
         "after a warm-up run; medians with (min–max). Every ratio compares paths measured side by side, "
         "interleaved, in the same run.",
     ]
@@ -104,33 +100,8 @@ def _text(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _concurrency(r: dict[str, Any]) -> list[str]:
-    c = r["concurrency"]
-    slots = r.get("concurrency_settings", {}).get("batched", {}).get("NEXA_TEXT_MAX_CONCURRENCY", "?")
-    lines = [
-        "",
-        "## Concurrent chat streams through the router (64 tokens each)",
-        "",
-        "Two text engines, measured in the same run with their rounds interleaved: the default one-sequence "
-        "engine (`NEXA_TEXT_MAX_CONCURRENCY=1`: requests take turns) and the batched engine "
-        f"(`NEXA_TEXT_MAX_CONCURRENCY={slots}`: "
-        "up to that many sequences decoded together in one llama.cpp context, continuous batching; further "
-        "requests wait in the queue). × direct: aggregate tokens/s over llama-cpp-python's own single-stream "
-        "rate (not streamed, same run).",
-        "",
-        "| engine | streams | aggregate tokens/s | × single stream | × direct | latency p50 s | latency p99 s "
-        "| first-token wait p50 / max s | errors |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for engine, rows in c.items():
-        for streams, row in rows.items():
-            lines.append(
-                f"| {engine.replace('_', '-')} | {streams} | {_spread(row['aggregate_tokens_per_s'])} | "
-                f"{_f(row['ratio_to_single'], 2)} | {_f(row['ratio_to_direct'], 2)} | "
-                f"{_f(row['latency_p50_s'], 2)} | {_f(row['latency_p99_s'], 2)} | "
-                f"{_f(row['first_token_wait_p50_s'], 2)} / {_f(row['first_token_wait_max_s'], 2)} | {row['errors']} |"
-            )
-    return [*lines, "", *ENGINE_CHOICE, *_engines(r.get("engines"))]
+def _peers(r: dict[str, Any]) -> list[str]:
+    return [*peers_report.section(r), "", *ENGINE_CHOICE, *_engines(r.get("engines"))]
 
 
 def _media(r: dict[str, Any]) -> list[str]:
@@ -233,24 +204,6 @@ def _targets(r: dict[str, Any]) -> list[str]:
         mb = r["memory_peak_rss_mb"]["router"]
         return f"| router RSS < 100 MB | {mb} MB | {_target(mb < 100)} |"
 
-    def streams() -> str:
-        b, one = r["concurrency"]["batched"], r["concurrency"]["one_sequence"]
-        top = str(max(int(k) for k in b))
-        return (
-            f"| {top} streams ≥ 0.9 × single-stream tokens/s, no failures (batched engine) | "
-            f"{_f(b[top]['ratio_to_single'], 2)} ×, {b[top]['errors']} errors "
-            f"(one-sequence engine: {_f(one[top]['ratio_to_single'], 2)} ×, {one[top]['errors']} errors) | "
-            f"{_target(b[top]['ratio_to_single'] >= 0.9 and b[top]['errors'] == 0)} |"
-        )
-
-    def stretch() -> str:
-        b, one = r["concurrency"]["batched"], r["concurrency"]["one_sequence"]
-        return (
-            f"| stretch: 4 streams ≥ llama-server's ~1.4–1.5 × single (batched engine) | "
-            f"{_f(b['4']['ratio_to_single'], 2)} × its single stream, {_f(b['4']['ratio_to_direct'], 2)} × direct "
-            f"(one-sequence engine: {_f(one['4']['ratio_to_single'], 2)} ×) | {_target(b['4']['ratio_to_single'] >= 1.4)} |"
-        )
-
     rows: list[tuple[str, Any]] = [
         ("text through router ≥ 0.95 × direct", text),
         ("TTFT overhead < 5 ms", ttft),
@@ -260,8 +213,7 @@ def _targets(r: dict[str, Any]) -> list[str]:
         ("router added p50 < 1 ms at 50 clients", lambda: router("p50", 1)),
         ("router added p99 < 5 ms at 50 clients", lambda: router("p99", 5)),
         ("router RSS < 100 MB", rss),
-        ("8 streams ≥ 0.9 × single stream, no failures", streams),
-        ("stretch: 4 streams ≥ llama-server's ~1.4–1.5 × single", stretch),
+        *peers_report.targets(r, _target),
     ]
     lines = ["", "## Targets", "", "| target | measured | status |", "|---|---|---|"]
     for label, row in rows:

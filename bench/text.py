@@ -1,8 +1,8 @@
-"""Text: llama-cpp-python called directly vs the text service vs through the router; concurrency."""
+"""Text: llama-cpp-python called directly vs the text service vs through the router (one stream;
+concurrency is in peers.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -10,11 +10,10 @@ from typing import Any
 
 import httpx
 
-from .harness import column, percentile, summary
+from .harness import column, summary
 
 PROMPT = "Once upon a time, in a small village by the sea, there lived"
 MAX_TOKENS = 128
-CHAT = [{"role": "user", "content": "Write a long story about a dragon who learns to bake bread."}]
 
 
 class DirectLlama:
@@ -110,82 +109,4 @@ def single_stream(direct: DirectLlama, service_url: str, router_url: str, repeti
         out[name]["ratio_decode"] = out[name]["decode_tokens_per_s"]["median"] / base["decode_tokens_per_s"]["median"]
         out[name]["ratio_whole"] = out[name]["whole_tokens_per_s"]["median"] / base["whole_tokens_per_s"]["median"]
         out[name]["ttft_overhead_ms"] = out[name]["ttft_ms"]["median"] - base["ttft_ms"]["median"]
-    return out
-
-
-async def _one_chat(client: httpx.AsyncClient, max_tokens: int) -> dict[str, float]:
-    start = time.perf_counter()
-    first: float | None = None
-    tokens = 0
-    body = {
-        "messages": CHAT,
-        "max_tokens": max_tokens,
-        "temperature": 0,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    async with client.stream("POST", "/v1/chat/completions", json=body) as response:
-        if response.status_code != 200:
-            await response.aread()
-            return {"error": float(response.status_code)}
-        async for line in response.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
-            if chunk.get("usage"):
-                tokens = chunk["usage"]["completion_tokens"]
-            if chunk.get("choices") and chunk["choices"][0]["delta"].get("content") and first is None:
-                first = time.perf_counter()
-    end = time.perf_counter()
-    return {"latency_s": end - start, "ttft_s": (first or end) - start, "tokens": float(tokens)}
-
-
-async def _concurrent_round(router_url: str, streams: int, max_tokens: int) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
-    async with httpx.AsyncClient(base_url=router_url, timeout=600, limits=limits) as client:
-        start = time.perf_counter()
-        runs = await asyncio.gather(*(_one_chat(client, max_tokens) for _ in range(streams)))
-        wall = time.perf_counter() - start
-    ok = [r for r in runs if "error" not in r]
-    return {"wall_s": wall, "tokens": sum(r["tokens"] for r in ok), "errors": len(runs) - len(ok), "runs": ok}
-
-
-def concurrency(
-    routers: dict[str, str],
-    levels: tuple[int, ...],
-    repetitions: int,
-    direct_tokens_per_s: float,
-    max_tokens: int = 64,
-) -> dict[str, Any]:
-    """Each text engine configuration behind its own router, rounds interleaved so that load from
-    elsewhere on the machine hits every configuration alike. Ratios: against the same configuration
-    at one stream, and against llama-cpp-python called directly (one stream, same run)."""
-    for url in routers.values():  # warm-up, excluded
-        asyncio.run(_concurrent_round(url, 1, max_tokens))
-    rounds: dict[str, dict[int, list[dict[str, Any]]]] = {name: {n: [] for n in levels} for name in routers}
-    for rep in range(repetitions):
-        for streams in levels:
-            for name, url in routers.items():
-                print(f"  concurrency {name}: {streams} streams, round {rep + 1}/{repetitions}", flush=True)
-                rounds[name][streams].append(asyncio.run(_concurrent_round(url, streams, max_tokens)))
-    out: dict[str, Any] = {}
-    for name in routers:
-        rows: dict[str, Any] = {}
-        for streams in levels:
-            done = rounds[name][streams]
-            latencies = [r["latency_s"] for rnd in done for r in rnd["runs"]]
-            waits = [r["ttft_s"] for rnd in done for r in rnd["runs"]]
-            rows[str(streams)] = {
-                "aggregate_tokens_per_s": summary([rnd["tokens"] / rnd["wall_s"] for rnd in done]),
-                "latency_p50_s": percentile(latencies, 0.5),
-                "latency_p99_s": percentile(latencies, 0.99),
-                "first_token_wait_p50_s": percentile(waits, 0.5),
-                "first_token_wait_max_s": max(waits) if waits else float("nan"),
-                "errors": sum(rnd["errors"] for rnd in done),
-            }
-        single = rows[str(levels[0])]["aggregate_tokens_per_s"]["median"]
-        for row in rows.values():
-            row["ratio_to_single"] = row["aggregate_tokens_per_s"]["median"] / single
-            row["ratio_to_direct"] = row["aggregate_tokens_per_s"]["median"] / direct_tokens_per_s
-        out[name] = rows
     return out

@@ -5,10 +5,12 @@ Process specs for the real components, started through the CLI's Supervisor as `
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 
@@ -60,6 +62,25 @@ def start_ready(supervisor: Supervisor, spec: ProcessSpec, timeout_s: float = 18
     """Start a component under the supervisor, wait until it is ready, and return its URL."""
     supervisor.wait_ready(supervisor.start(spec), timeout_s)
     return spec.url
+
+
+def sse_events(body: str) -> list[Any]:
+    """The `data:` payloads of an event stream, parsed; `[DONE]` stays a string."""
+    events: list[Any] = []
+    for line in body.splitlines():
+        if line.startswith("data: "):
+            payload = line[len("data: ") :]
+            events.append(payload if payload == "[DONE]" else json.loads(payload))
+    return events
+
+
+def metric(text: str, name: str) -> float:
+    """The sum of a metric's samples in a Prometheus text page."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and (line[len(name)] in " {"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def status_runs(statuses: list[int]) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .schemas import audio, image, text
+from .schemas import audio, image, messages, responses, text
 
 
 class Modality(StrEnum):
@@ -43,6 +43,7 @@ class Capability(StrEnum):
 
 
 BodyKind = Literal["json", "multipart", "none"]
+ServedBy = Literal["service", "router"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ class FormSpec:
 
 @dataclass(frozen=True)
 class Route:
-    """A public route: the router declares and forwards it, the service of its modality answers it."""
+    """A public route: the router declares it; the service of its modality answers it (forwarded as
+    is), or for `served_by="router"` the router itself, on that modality's models."""
 
     path: str
     operation_id: str
@@ -80,6 +82,10 @@ class Route:
     """Media types of a binary answer (speech audio), streamed as the service produces it; empty: JSON."""
     form: FormSpec | None = None
     """For multipart routes: what the form holds (documented per route, never assumed)."""
+    served_by: ServedBy = "service"
+    """`router`: answered by the router's translation layers (`nexa_router.apis`: the Responses and
+    Messages APIs onto the service's chat route, and the router's own store of responses), so the
+    service itself does not serve it."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,29 @@ MODALITIES: tuple[ModalitySpec, ...] = (
             Route("/v1/function-calling", "createFunctionCall",
                   "Pick a tool and its arguments for the conversation (Nexa's route)", "json",
                   text.FunctionCallingRequest, text.ChatCompletionResponse, Capability.TOOLS, streams=True),
+            # OpenAI's Responses API and Anthropic's Messages API: the router translates them onto
+            # /v1/chat/completions (one generation path) and keeps the stored responses.
+            Route("/v1/responses", "createResponse",
+                  "Answer input items (optionally continuing a stored response), plain or streamed", "json",
+                  responses.ResponsesRequest, responses.ResponseObject, Capability.CHAT, streams=True,
+                  served_by="router"),
+            Route("/v1/responses/{response_id}", "getResponse", "A stored (or streaming) response", "none",
+                  None, responses.ResponseObject, None, method="GET", served_by="router"),
+            Route("/v1/responses/{response_id}", "deleteResponse", "Delete a stored response", "none",
+                  None, responses.DeletedResponse, None, method="DELETE", served_by="router"),
+            Route("/v1/responses/{response_id}/input_items", "listInputItems",
+                  "The input items of a stored response", "none",
+                  None, responses.InputItemList, None, method="GET", served_by="router"),
+            Route("/v1/responses/{response_id}/cancel", "cancelResponse",
+                  "Stop a response that is still streaming", "none",
+                  None, responses.ResponseObject, None, served_by="router"),
+            Route("/v1/messages", "createMessage",
+                  "Anthropic's Messages API on the text models, plain or streamed", "json",
+                  messages.MessagesRequest, messages.MessageObject, Capability.CHAT, streams=True,
+                  served_by="router"),
+            Route("/v1/messages/count_tokens", "countMessageTokens",
+                  "How many input tokens a Messages request would take", "json",
+                  messages.CountTokensRequest, messages.TokenCount, Capability.CHAT, served_by="router"),
         ),
         "completions, chat and function calling", onnx=True, extras=("onnx",),
     ),
@@ -199,12 +228,23 @@ def spec(modality: Modality | str) -> ModalitySpec:
 
 
 def all_routes() -> tuple[tuple[ModalitySpec, Route], ...]:
+    """Every public route of the router."""
     return tuple((s, r) for s in MODALITIES for r in s.routes)
+
+
+def forwarded_routes() -> tuple[tuple[ModalitySpec, Route], ...]:
+    """The public routes the router forwards to the service of their modality."""
+    return tuple((s, r) for s, r in all_routes() if r.served_by == "service")
+
+
+def router_route(operation_id: str) -> Route:
+    """A route the router answers itself, by its operation id (raises StopIteration for none)."""
+    return next(r for _, r in all_routes() if r.operation_id == operation_id and r.served_by == "router")
 
 
 def route_for(capability: Capability) -> Route | None:
     """The first route that serves a capability (for "use /v1/... instead" messages)."""
-    return next((r for _, r in all_routes() if r.capability is capability), None)
+    return next((r for _, r in forwarded_routes() if r.capability is capability), None)
 
 
 def defaults() -> dict[Modality, str]:

@@ -15,6 +15,7 @@ import psutil
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .cpu import usable_cores
 from .schemas.keep_alive import keep_alive_seconds
 
 log = logging.getLogger("nexa.settings")
@@ -96,8 +97,9 @@ class ServiceSettings(ComponentSettings):
     """After a model failed to load, how long until a request may try loading it again."""
     cache_dir: Path = Field(default_factory=default_cache_dir)
     """Model cache folder (the same one `nexa pull` fills)."""
-    threads: int = Field(default_factory=physical_cores, ge=1)
-    """CPU threads of the engine; physical cores, since hyper-threads slow matrix work down."""
+    threads: int = Field(default_factory=usable_cores, ge=1)
+    """CPU threads of the engine: physical cores (hyper-threads slow matrix work down), within the
+    CPU affinity mask and a container's cgroup CPU quota."""
     max_concurrency: int = Field(default=1, ge=1)
     """Requests that run at the same time."""
     queue_size: int = Field(default=16, ge=0)

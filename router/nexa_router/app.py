@@ -11,6 +11,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from nexa_common.service import install_common
 
+from .apis.messages.routes import add_messages_routes
+from .apis.responses.routes import add_responses_routes
 from .metrics import RouterMetrics
 from .models import ModelDirectory
 from .openapi import install_openapi
@@ -24,8 +26,12 @@ from .upstreams import close_upstreams, open_upstreams
 DESCRIPTION = """An OpenAI-compatible API for local models (text, images, audio), with the routes of the
 original `nexa server`. Point any OpenAI client at `/v1`.
 
-Errors use OpenAI's body: `{"error": {"message", "type", "param", "code"}}`. When the server has
-API keys, every `/v1` route needs `Authorization: Bearer <key>`."""
+Also the Responses API (`/v1/responses`, with stored responses) and Anthropic's Messages API
+(`/v1/messages`), both on the text models.
+
+Errors use OpenAI's body: `{"error": {"message", "type", "param", "code"}}` (Anthropic's
+`{"type": "error", "error": {"type", "message"}}` on `/v1/messages`). When the server has API keys,
+every `/v1` route needs `Authorization: Bearer <key>` (or `x-api-key: <key>`)."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await close_upstreams(app.state.upstreams)
             app.state.upstreams = {}
+            await app.state.response_store.close()
 
     app = FastAPI(title="nexa", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
@@ -51,8 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "x-api-key", "anthropic-version"],
             expose_headers=["X-Request-ID", "X-Nexa-Ignored-Fields"],
         )
     # Added after CORS, so it wraps it: preflight answers get request IDs and access-log lines too.
@@ -61,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_status_routes(app, keys_required=bool(settings.api_keys))
     add_operator_routes(app, keys_required=bool(settings.api_keys))
     add_proxy_routes(app, settings)
+    add_responses_routes(app, settings)
+    add_messages_routes(app, settings)
     install_openapi(app)
     install_playground(app)
     return app

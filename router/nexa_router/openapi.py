@@ -1,5 +1,6 @@
-"""The OpenAPI document: the proxy handlers take raw bytes, so their request bodies are added here
-from the shared wire types (the same pydantic models the services validate with)."""
+"""The OpenAPI document: the proxy handlers (and the router's own Responses and Messages handlers)
+take raw bytes, so their request bodies are added here from the shared wire types (the same pydantic
+models the services and the translation layers validate with)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from nexa_common.modalities import Modality
 from nexa_common.public_url import forwarded_headers, public_base_url
 
 from . import upstreams as errors
-from .upstreams import Upstream
+from .upstreams import Upstream, transport_failure
 
 log = logging.getLogger("nexa.router")
 
@@ -46,7 +46,7 @@ class BodyTooLarge(Exception):
     pass
 
 
-def _too_large(path: str, limit: int, setting: str) -> APIError:
+def too_large(path: str, limit: int, setting: str) -> APIError:
     return APIError(
         413,
         f"The request body is larger than the {_size(limit)} allowed for {path} (setting {setting}).",
@@ -58,7 +58,7 @@ def _size(n: int) -> str:
     return f"{n / (1024 * 1024):g} MiB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -154,7 +154,7 @@ async def forward(
     headers = [(k, v) for k, v in scope["headers"] if k in _FORWARDED_REQUEST_HEADERS]
     declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(path, limit, limit_setting)
+        raise too_large(path, limit, limit_setting)
     headers.append((b"x-request-id", state["request_id"].encode()))
     # The client's view of this router's address, for absolute URLs in the answer (image `url`s).
     headers.extend(forwarded_headers(public_base_url(request, request.app.state.settings.public_base_url)))
@@ -167,9 +167,9 @@ async def forward(
             if declared is not None:
                 headers.append((b"content-length", declared))
         else:
-            content = await _read_body(request, limit)
+            content = await read_body(request, limit)
     except BodyTooLarge:
-        raise _too_large(path, limit, limit_setting) from None
+        raise too_large(path, limit, limit_setting) from None
     except ClientDisconnect:
         return _client_gone()
     if check is not None and isinstance(content, bytes):
@@ -193,9 +193,9 @@ async def forward(
             upstream.in_flight.dec()
             raise
     except BodyTooLarge:
-        raise _too_large(path, limit, limit_setting) from None
+        raise too_large(path, limit, limit_setting) from None
     except httpx.TransportError as exc:
-        raise _failure(upstream, exc) from None
+        raise transport_failure(upstream, exc) from None
     except ClientDisconnect:
         return _client_gone()
 
@@ -244,26 +244,10 @@ async def _buffered(upstream: Upstream, response: httpx.Response, raw_headers: l
     try:
         body = b"".join([chunk async for chunk in response.aiter_raw()])
     except httpx.TransportError as exc:
-        raise _failure(upstream, exc) from None
+        raise transport_failure(upstream, exc) from None
     finally:
         upstream.in_flight.dec()
         await response.aclose()
     relayed = Response(body, status_code=response.status_code)
     relayed.raw_headers = raw_headers
     return relayed
-
-
-def _failure(upstream: Upstream, exc: httpx.TransportError) -> APIError:
-    """The answer for a service that could not be reached or failed before its answer was complete."""
-    modality = upstream.modality
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        kind, error = "unreachable", errors.unreachable(modality)
-    elif isinstance(exc, httpx.PoolTimeout):
-        kind, error = "pool_timeout", errors.busy(modality)
-    elif isinstance(exc, httpx.TimeoutException):
-        kind, error = "timeout", errors.timed_out(modality)
-    else:
-        kind, error = "dropped", errors.disconnected(modality)
-    upstream.error_counter(kind).inc()
-    log.warning("%s service failed (%s): %s", modality.value, kind, type(exc).__name__)
-    return error

@@ -1,5 +1,6 @@
-"""The public /v1 routes of the modality table: each declared explicitly with its wire types, each
-forwarding raw bytes to the service of its modality.
+"""The public /v1 routes of the modality table that its services answer: each declared explicitly
+with its wire types, each forwarding raw bytes to the service of its modality (the routes the router
+answers itself, `served_by="router"`, are declared by `nexa_router.apis`).
 
 Declaring every route (rather than one catch-all) keeps the OpenAPI document complete, and unknown
 paths answer 404 at the router instead of being sent on.
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from nexa_common.errors import error_responses
-from nexa_common.modalities import Modality, ModalitySpec, Route, all_routes
+from nexa_common.modalities import Modality, ModalitySpec, Route, forwarded_routes
 
 from .auth import require_api_key
 from .models import ModelDirectory
@@ -88,11 +89,11 @@ def _model_check(request: Request, route: Route, modality: Modality) -> BodyChec
 
 
 def add_proxy_routes(app: FastAPI, settings: Settings) -> None:
-    """Every route of the modality table, forwarded to the service of its modality."""
+    """Every forwarded route of the modality table, to the service of its modality."""
     # Without keys the check is left out entirely: nothing to run per request, and the document
     # then (rightly) declares no security.
     v1 = APIRouter(dependencies=[Depends(require_api_key)] if settings.api_keys else [])
-    for spec, route in all_routes():
+    for spec, route in forwarded_routes():
         v1.add_api_route(
             route.path,
             _handler(spec.modality, route, settings),

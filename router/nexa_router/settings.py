@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from nexa_common.modalities import MODALITIES, Modality
-from nexa_common.settings import ComponentSettings, comma_separated
+from nexa_common.settings import ComponentSettings, comma_separated, default_cache_dir
 
 MIB = 1024 * 1024
 
@@ -54,8 +55,26 @@ class Settings(ComponentSettings):
     """The API's address as clients see it (e.g. https://ai.example.com), passed to the services for absolute
     URLs in answers (image `url`s); empty: taken from each request (X-Forwarded-* or Forwarded, else Host)."""
 
+    strict_fields: bool = False
+    """On the routes the router answers itself (`/v1/responses`, `/v1/messages`): answer request
+    fields this server does not know with a 400 naming them, instead of accepting them and naming
+    them in the `X-Nexa-Ignored-Fields` response header. Forwarded routes follow their service's
+    `NEXA_<SERVICE>_STRICT_FIELDS`."""
+
     ready_timeout_s: float = Field(default=2.0, gt=0)
     """Time limit for asking each service whether it is ready (for /ready and /v1/models)."""
+
+    database_url: str = ""
+    """Where stored responses (/v1/responses) live when several routers share them: a PostgreSQL URL
+    (`postgresql://user:password@host:5432/db`); empty: the SQLite file `store_path`."""
+    store_path: Path = Field(default_factory=lambda: default_cache_dir() / "responses.sqlite3")
+    """The SQLite file of stored responses when no `database_url` is set (`$NEXA_CACHE/responses.sqlite3`)."""
+    responses_ttl_s: float = Field(default=30 * 24 * 3600, gt=0)
+    """How long a stored response can be read or continued (`previous_response_id`); 30 days, as OpenAI keeps them."""
+    store_purge_interval_s: float = Field(default=600, gt=0)
+    """How often expired responses are deleted from the database (expired ones are never served meanwhile)."""
+    store_timeout_s: float = Field(default=10.0, gt=0)
+    """Time limit for connecting to the database and for each query; beyond it the request answers 503."""
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

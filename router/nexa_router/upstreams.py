@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
@@ -13,6 +14,8 @@ from nexa_common.modalities import Modality, spec
 
 from .metrics import RouterMetrics
 from .settings import Settings
+
+log = logging.getLogger("nexa.router")
 
 
 @dataclass
@@ -113,3 +116,19 @@ def disconnected(modality: Modality) -> APIError:
     return APIError(
         502, f"The {modality.value} service closed the connection without answering.", code="upstream_disconnected"
     )
+
+
+def transport_failure(upstream: Upstream, exc: httpx.TransportError) -> APIError:
+    """The answer for a service that could not be reached or failed before its answer was complete."""
+    modality = upstream.modality
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        kind, error = "unreachable", unreachable(modality)
+    elif isinstance(exc, httpx.PoolTimeout):
+        kind, error = "pool_timeout", busy(modality)
+    elif isinstance(exc, httpx.TimeoutException):
+        kind, error = "timeout", timed_out(modality)
+    else:
+        kind, error = "dropped", disconnected(modality)
+    upstream.error_counter(kind).inc()
+    log.warning("%s service failed (%s): %s", modality.value, kind, type(exc).__name__)
+    return error

@@ -57,6 +57,9 @@ def base_values() -> Manifest:
     # An HPA, so that the API server shows which autoscaling version the chart chose (1.20 serves
     # autoscaling/v2beta2, not v2). With no metrics-server it holds the replicas at minReplicas.
     values["router"]["autoscaling"] = {"enabled": True, "minReplicas": 1, "maxReplicas": 2}
+    # A context set explicitly (the default is the model's trained length, 8192 for SmolLM2), so that
+    # the upgrade test changes a known value and the text pod's cache stays small.
+    values["text"]["env"] = {"NEXA_TEXT_N_CTX": "2048"}
     return values
 
 

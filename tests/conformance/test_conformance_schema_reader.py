@@ -106,6 +106,19 @@ def test_integer_rule_admits_exactly_the_range(low: int | None, high: int | None
     assert not any(rule.fullmatch(text) for text in ("01", "-0", "00", "+1", "1.0", ""))
 
 
+@pytest.mark.parametrize("low", [0, 1, -9007199254740991])
+def test_wide_integer_ranges_make_small_rules(low: int) -> None:
+    """zod's default integer bounds (±(2^53-1), as Claude Code's tools send them) stay a small rule:
+    the digit-by-digit split grows with the square of the digit count, not exponentially."""
+    high = 9007199254740991
+    gbnf = integer_rule(low, high)
+    assert len(gbnf) < 8000, len(gbnf)
+    rule = _as_regex(gbnf)
+    inside = [low, low + 1, 0 if low <= 0 else low, 9007199254740990, high, 999999999999999, 1000000000000000]
+    assert all(rule.fullmatch(str(v)) for v in inside)
+    assert not any(rule.fullmatch(str(v)) for v in (high + 1, 9007199254741000, 9999999999999999, low - 1))
+
+
 def test_patterns_are_anchored_and_kept_inside_a_json_string() -> None:
     def pattern_of(pattern: str) -> str:
         return str(read_schema({"type": "string", "pattern": pattern}).root.get("pattern"))

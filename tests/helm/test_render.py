@@ -367,3 +367,15 @@ def test_existing_secret_claim_registry_and_tags(render: Any) -> None:
         assert cache["persistentVolumeClaim"]["claimName"] == "models"
     image_limits = container(rendered.component("Deployment", "image"))["resources"]["limits"]
     assert image_limits["nvidia.com/gpu"] == 2
+
+
+def test_router_stores_responses_in_an_existing_postgresql(render: Any) -> None:
+    """`router.database.existingSecret` gives every router replica the same database URL, from the
+    Secret (never in the manifest); without it the routers keep their own SQLite file."""
+    plain = container(render({}).component("Deployment", "router"))
+    assert "NEXA_ROUTER_DATABASE_URL" not in {e["name"] for e in plain["env"]}
+    values = {"router": {"replicaCount": 3, "database": {"existingSecret": "nexa-db"}, "responsesTtlSeconds": 3600}}
+    router = container(render(values).component("Deployment", "router"))
+    url = next(e for e in router["env"] if e["name"] == "NEXA_ROUTER_DATABASE_URL")
+    assert url["valueFrom"]["secretKeyRef"] == {"name": "nexa-db", "key": "database-url"}
+    assert next(e for e in router["env"] if e["name"] == "NEXA_ROUTER_RESPONSES_TTL_S")["value"] == "3600"

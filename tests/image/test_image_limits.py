@@ -44,6 +44,7 @@ def limited(tiny_sd: Path, limited_outputs: Path, tmp_path_factory: pytest.TempP
         "NEXA_IMAGE_OUTPUT_DIR": str(limited_outputs),
         "NEXA_IMAGE_INPUT_DIR": "",
         "NEXA_IMAGE_NUM_THREADS": "1",  # steadier timing on a shared 2-core machine
+        "NEXA_IMAGE_MAX_STEPS": "1000",  # the setting's ceiling, above what tiny-sd's scheduler can place
     }
     spec = service_spec("image", env, name="image-limited")
     spec = dataclasses.replace(spec, argv=[sys.executable, "-c", _LIMITED])
@@ -92,6 +93,20 @@ def test_full_queue_is_429_and_full_disk_is_507_and_the_service_stays_up(
     )
     assert big_b64.status_code == 200, big_b64.text
     assert size_of(png_of(big_b64.json()["data"][0]["b64_json"])) == (128, 128)
+
+
+def test_more_steps_than_the_scheduler_can_place_is_a_400_not_a_failed_generation(limited: httpx.Client) -> None:
+    # tiny-sd's DDIM (1000 training timesteps, steps_offset 1) places at most 999 steps; diffusers itself
+    # would fail mid-loop with an IndexError at 1000.
+    body = {"prompt": "x", "width": 64, "height": 64, "sample_steps": 1000}
+    response = limited.post("/v1/txt2img", json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == ("sample_steps", "invalid_steps")
+    assert "scheduler allows 1 to 999" in error["message"]
+    assert metric(limited, "nexa_image_generation_failures_total") == 0
+    ok = limited.post("/v1/txt2img", json={**body, "sample_steps": 2})
+    assert ok.status_code == 200, ok.text
 
 
 def test_image_path_is_refused_without_an_input_folder(limited: httpx.Client) -> None:

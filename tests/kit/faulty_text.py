@@ -22,10 +22,10 @@ def _install() -> None:
     if MODE == "kill-scheduler":
         step = batched_engine.BatchedEngine._step
 
-        def dying_step(self: batched_engine.BatchedEngine) -> None:
+        def dying_step(self: batched_engine.BatchedEngine, *args: object) -> None:
             if TRIGGER.exists():
                 raise SystemExit("the scheduler thread ends (injected by the test)")  # ends only this thread
-            step(self)
+            step(self, *args)  # type: ignore[arg-type]
 
         batched_engine.BatchedEngine._step = dying_step  # type: ignore[method-assign]
     elif MODE == "raise":

@@ -90,7 +90,10 @@ def test_a_killed_scheduler_thread_fails_the_requests_in_flight_and_the_service(
     assert_refused_then_exits(faulty, "the batched scheduler thread died")
 
 
-@pytest.mark.parametrize("faulty", [("raise", {"NEXA_TEXT_FATAL_FAILURES": "3"})], indirect=True)
+# The fault is injected into the one-sequence engine (the batched one, the default, has its own test above).
+@pytest.mark.parametrize(
+    "faulty", [("raise", {"NEXA_TEXT_FATAL_FAILURES": "3", "NEXA_TEXT_MAX_CONCURRENCY": "1"})], indirect=True
+)
 def test_an_engine_that_raises_on_every_request_is_taken_as_dead(faulty: Faulty) -> None:
     faulty.trigger.touch()
     statuses = [faulty.client.post("/v1/completions", json=ASK).status_code for _ in range(3)]

@@ -3,36 +3,15 @@ behind a router, as `nexa server smollm2 gemma3-270m` would run them."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from pool_helpers import TIMEOUT, pull
 from support import router_spec, service_spec, start_ready
 
 from nexa_cli.supervisor import Supervisor
-
-TIMEOUT = httpx.Timeout(300.0, connect=5.0)
-
-
-def pull(name: str, cache: Path) -> None:
-    """`nexa pull NAME` into `cache`, as a user runs it."""
-    subprocess.run([sys.executable, "-m", "nexa_cli", "pull", name], check=True, env={**os.environ, "NEXA_CACHE": str(cache)},
-                   capture_output=True, timeout=600)  # fmt: skip
-
-
-def metric(page: str, name: str, **labels: str) -> float:
-    """The sum of a metric's samples whose labels include `labels`, in a Prometheus text page."""
-    total = 0.0
-    for line in page.splitlines():
-        match = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", line)
-        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
-            total += float(match.group(2))
-    return total
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import sys
 
 import httpx
 import pytest
-from conftest import TIMEOUT
+from pool_helpers import TIMEOUT
 from support import router_spec, start_ready
 
 from nexa_cli.supervisor import Supervisor

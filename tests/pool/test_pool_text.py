@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from conftest import TIMEOUT, metric, pull
+from pool_helpers import TIMEOUT, metric, pull
 from support import service_spec, start_ready
 
 from nexa_cli.supervisor import Supervisor

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-from conftest import TIMEOUT
+from pool_helpers import TIMEOUT
 from support import service_spec
 
 from nexa_cli.supervisor import Supervisor

@@ -42,6 +42,21 @@ def error_of(response: httpx.Response, status: int | None = None) -> dict[str, A
     return error
 
 
+def anthropic_error_of(response: httpx.Response, status: int | None = None) -> dict[str, Any]:
+    """Assert the answer is an error in Anthropic's body (the /v1/messages routes); return the error."""
+    if status is not None:
+        assert response.status_code == status, (response.status_code, response.text[:500])
+    assert response.status_code >= 400, (response.status_code, response.text[:500])
+    assert response.headers.get("content-type", "").startswith("application/json"), response.headers
+    body = response.json()
+    assert isinstance(body, dict) and body.get("type") == "error" and set(body) <= {"type", "error", "request_id"}, body
+    error = body["error"]
+    assert isinstance(error, dict) and set(error) == {"type", "message"}, body
+    assert isinstance(error["message"], str) and error["message"] and isinstance(error["type"], str), body
+    assert_no_leak(response.text)
+    return error
+
+
 def shed(response: httpx.Response) -> bool:
     """A request turned away for load or unavailability, as clients are told to retry: 429/503 + Retry-After."""
     if response.status_code not in (429, 503):

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from reliability_helpers import SUMMARY, error_of
+from reliability_helpers import SUMMARY, anthropic_error_of, error_of
 
 MAX_EXAMPLES = 8
 MAX_TOKENS = 4
@@ -85,6 +85,13 @@ def bound(body: Any, path: str) -> None:
         text = body.get("input")
         if isinstance(text, str) and 0 < len(text) <= SPEECH_LIMIT:
             body["input"] = text[:SPEECH_CHARS]  # a valid input stays valid, and a sentence or two long
+    elif path == "/v1/responses":
+        if body.get("max_output_tokens") is None:
+            body["max_output_tokens"] = MAX_TOKENS
+        _smaller_int(body, "max_output_tokens", 1, MAX_TOKENS)
+    elif path == "/v1/messages":
+        # Left absent when absent: max_tokens is required there, and its absence must be a 400.
+        _smaller_int(body, "max_tokens", 1, MAX_TOKENS)
     elif path in ("/v1/txt2img", "/v1/img2img", "/v1/images/generations"):
         for key in ("width", "height"):
             _smaller_int(body, key, 8, IMAGE_SIDE)
@@ -112,7 +119,8 @@ def test_router_fuzz(case: Any) -> None:
     _outcomes[f"{case.operation.method.upper()} {case.operation.path} {answer.status_code}"] += 1
     assert answer.status_code < 500, (case.operation.path, case.body, answer.text[:500])
     if answer.status_code >= 400:
-        error_of(answer)
+        # Anthropic's error shape on its routes, OpenAI's everywhere else.
+        (anthropic_error_of if case.operation.path.startswith("/v1/messages") else error_of)(answer)
 
 
 def test_fuzz_summary(router_url: str) -> None:

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from nexa_common.schemas import audio, image, text
+from nexa_router import auth
 from nexa_router.app import create_app
 from nexa_router.settings import Settings
 
@@ -29,6 +30,13 @@ PUBLIC = {
     ("/v1/audio/transcriptions", "post"),
     ("/v1/audio/translations", "post"),
     ("/v1/audio/speech", "post"),
+    ("/v1/responses", "post"),
+    ("/v1/responses/{response_id}", "get"),
+    ("/v1/responses/{response_id}", "delete"),
+    ("/v1/responses/{response_id}/input_items", "get"),
+    ("/v1/responses/{response_id}/cancel", "post"),
+    ("/v1/messages", "post"),
+    ("/v1/messages/count_tokens", "post"),
 }
 JSON_BODIES = {
     "/v1/completions": ("CompletionRequest", "CompletionResponse"),
@@ -92,9 +100,13 @@ def test_keys_are_declared_when_configured() -> None:
     doc = create_app(Settings(text_url="", image_url="", audio_url="", api_keys=["k"])).openapi()
     for path, operations in doc["paths"].items():
         for operation in operations.values():
-            expected = [{"HTTPBearer": []}] if path.startswith("/v1/") else None
+            # Either header carries the key: `Authorization: Bearer` or `x-api-key` (Anthropic's clients).
+            expected = [{"HTTPBearer": []}, {"APIKeyHeader": []}] if path.startswith("/v1/") else None
             assert operation.get("security") == expected, path
     assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert doc["components"]["securitySchemes"]["APIKeyHeader"] == {
+        "type": "apiKey", "in": "header", "name": "x-api-key", "description": auth.api_key_header.model.description,
+    }  # fmt: skip
 
 
 def test_request_schemas_are_the_shared_models(doc: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from text_helpers import metric
+from support import metric
 
 # A prompt SmolLM2 continues for hundreds of tokens at temperature 0, without an end token.
 COUNTING = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8,", "temperature": 0}

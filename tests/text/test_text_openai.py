@@ -7,7 +7,8 @@ import json
 
 import httpx
 import openai
-from text_helpers import USER_DETAIL, sse_events
+from support import sse_events
+from text_helpers import USER_DETAIL
 
 WEATHER = {
     "type": "function",

@@ -11,14 +11,18 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from text_helpers import USER_DETAIL, metric, sse_events
+from support import metric, sse_events
+from text_helpers import USER_DETAIL
 
 # A prompt SmolLM2 continues for hundreds of tokens at temperature 0, without an end token.
 COUNTING = {"prompt": "1, 2, 3, 4, 5, 6, 7, 8,", "temperature": 0}
 
 
-async def test_two_concurrent_streams_complete_in_order(text_url: str) -> None:
-    client = openai.AsyncOpenAI(base_url=text_url + "/v1", api_key="x", timeout=120.0, max_retries=0)
+async def test_two_concurrent_streams_complete_in_order(text_service: Callable[..., str]) -> None:
+    # The one-sequence engine (MAX_CONCURRENCY=1) makes requests take turns; the default batched
+    # engine runs them side by side (tests/throughput has its queue-order test).
+    url = text_service({"NEXA_TEXT_MAX_CONCURRENCY": "1"}, name="text-one-sequence")
+    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="x", timeout=120.0, max_retries=0)
     log: list[tuple[str, str]] = []
 
     async def stream(name: str, started: asyncio.Event | None) -> str:
@@ -56,7 +60,8 @@ async def test_two_concurrent_streams_complete_in_order(text_url: str) -> None:
 
 
 def test_full_queue_answers_429_with_retry_after(text_service: Callable[..., str]) -> None:
-    url = text_service({"NEXA_TEXT_QUEUE_SIZE": "0"}, name="text-no-queue")
+    # One slot and no waiting room: a second request is turned away at once.
+    url = text_service({"NEXA_TEXT_QUEUE_SIZE": "0", "NEXA_TEXT_MAX_CONCURRENCY": "1"}, name="text-no-queue")
     with httpx.Client(base_url=url, timeout=120.0) as client:
         body = {**COUNTING, "max_tokens": 2000, "stream": True}
         with client.stream("POST", "/v1/completions", json=body) as running:

@@ -1,9 +1,7 @@
-"""Requests the text tests share (the seed's examples, verbatim)."""
+"""Requests the text tests share (the seed's examples, verbatim); the stream and metrics readers
+live in `support`, shared with tests/throughput."""
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 SEED_COMPLETION = {
     "prompt": "Tell me a story",
@@ -42,22 +40,3 @@ SEED_FUNCTION_CALLING = {
     "tools": [USER_DETAIL],
     "tool_choice": "auto",
 }
-
-
-def sse_events(body: str) -> list[Any]:
-    """The `data:` payloads of an event stream, parsed; `[DONE]` stays a string."""
-    events: list[Any] = []
-    for line in body.splitlines():
-        if line.startswith("data: "):
-            payload = line[len("data: ") :]
-            events.append(payload if payload == "[DONE]" else json.loads(payload))
-    return events
-
-
-def metric(text: str, name: str) -> float:
-    """The sum of a metric's samples in a Prometheus text page."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and (line[len(name)] in " {"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total

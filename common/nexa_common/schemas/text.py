@@ -150,10 +150,17 @@ class CompletionRequest(SamplingParams):
         return self
 
 
+class PromptTokensDetails(BaseModel):
+    cached_tokens: int = Field(
+        default=0, description="Prompt tokens served from the cache of earlier requests instead of evaluated again."
+    )
+
+
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
 
 
 FinishReason = Literal["stop", "length", "tool_calls"]
@@ -398,3 +405,16 @@ class ChatCompletionChunk(BaseModel):
     model: str
     choices: list[ChatChunkChoice]
     usage: Usage | None = None
+
+
+TOKENIZE_PATH = "/v1/tokenize"
+"""The text service's token count of a chat request, for the router's `/v1/messages/count_tokens`
+(served by the text service only; not a public route of the router)."""
+
+
+class TokenizeResponse(BaseModel):
+    """The answer of `POST /v1/tokenize` (its body is a chat completion request)."""
+
+    model: str
+    prompt_tokens: int
+    """What chat's `usage.prompt_tokens` would be for the same messages and tools."""

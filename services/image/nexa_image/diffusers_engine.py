@@ -105,6 +105,13 @@ def _native_size(pipeline: Any, vae_scale_factor: int) -> int:
     return int(sample) * vae_scale_factor
 
 
+def _max_steps(scheduler_config: Any) -> int:
+    # A "leading"-spaced schedule with steps_offset 1 (SD's DDIM/PNDM) indexes timestep 1000 of 1000
+    # when asked for 1000 steps: diffusers raises IndexError mid-loop, so the bound is checked first.
+    trained = int(scheduler_config.get("num_train_timesteps", 1000))
+    return max(1, trained - int(scheduler_config.get("steps_offset", 0) or 0))
+
+
 class DiffusersEngine:
     """An ImageEngine over a diffusers pipeline; build it with `load`."""
 
@@ -116,6 +123,7 @@ class DiffusersEngine:
         self.slots = concurrency
         self.vae_scale_factor = int(getattr(text2image, "vae_scale_factor", 8))
         self.native_size = _native_size(text2image, self.vae_scale_factor)
+        self.max_steps = _max_steps(text2image.scheduler.config)
         self._slots: queue.Queue[tuple[Any, Any]] = queue.Queue()
         for index in range(concurrency):
             if index == 0:

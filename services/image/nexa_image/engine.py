@@ -48,6 +48,8 @@ class ImageEngine(Protocol):
     """Generations run at once."""
     native_size: int
     """The width and height the model was trained at (what OpenAI's `size: "auto"` gets)."""
+    max_steps: int
+    """The most denoising steps the model's scheduler can place (its training timesteps, less its offset)."""
 
     def generate(self, job: GenerationJob, cancel: threading.Event | None = None) -> GenerationResult:
         """Blocking; called in a worker thread, at most `slots` at a time. Raises GenerationCancelled
@@ -64,13 +66,14 @@ class DiffusersWorker(WorkerEngine):
     name: str
     vae_scale_factor: int
     native_size: int
+    max_steps: int
     slots: int
 
     def __init__(self, factory_args: tuple[object, ...], name: str) -> None:
         super().__init__(
             "nexa_image.diffusers_engine:load_engine",
             factory_args,
-            attributes=("name", "vae_scale_factor", "native_size", "slots"),
+            attributes=("name", "vae_scale_factor", "native_size", "max_steps", "slots"),
             calls={"generate": True},
             name=name,
         )

@@ -67,9 +67,9 @@ def _seed_response(request: Request, images: list[GeneratedImage]) -> ImageRespo
     )
 
 
-def _job(body: Txt2ImgRequest, settings: Settings, vae_scale_factor: int) -> GenerationJob:
-    check_size(body.width, body.height, settings, vae_scale_factor)
-    check_steps(body.sample_steps, settings)
+def _job(body: Txt2ImgRequest, settings: Settings, engine: ImageEngine) -> GenerationJob:
+    check_size(body.width, body.height, settings, engine.vae_scale_factor)
+    check_steps(body.sample_steps, settings, engine.max_steps)
     return GenerationJob(
         prompt=body.prompt,
         negative_prompt=body.negative_prompt,
@@ -87,7 +87,7 @@ async def txt2img(body: Txt2ImgRequest, request: Request, state: StateDep) -> Im
     account_fields(request, body, strict=state.settings.strict_fields)
 
     def job(engine: ImageEngine) -> GenerationJob:
-        return _job(body, state.settings, engine.vae_scale_factor)
+        return _job(body, state.settings, engine)
 
     images = await generate(request, state, Wanted(body, Capability.IMAGE_GENERATION), job, task="txt2img", save=True)
     return _seed_response(request, images)
@@ -173,7 +173,7 @@ async def img2img(request: Request, state: StateDep) -> ImageResponse:
     image = decode_image(_input_image(body, upload, settings), max_pixels=settings.max_input_pixels, param="image")
 
     def job(engine: ImageEngine) -> GenerationJob:
-        sized = _job(body, settings, engine.vae_scale_factor)
+        sized = _job(body, settings, engine)
         return dataclasses.replace(sized, init_image=image.resize((body.width, body.height)), strength=body.strength)
 
     images = await generate(request, state, Wanted(body, Capability.IMAGE_EDIT), job, task="img2img", save=True)
@@ -187,11 +187,11 @@ async def images_generations(body: ImagesGenerationRequest, request: Request, st
     settings = state.settings
     account_fields(request, body, strict=settings.strict_fields)
     steps = body.sample_steps or settings.default_steps
-    check_steps(steps, settings)
 
     def job(engine: ImageEngine) -> GenerationJob:
         width, height = (engine.native_size, engine.native_size) if body.size == "auto" else parse_size(body.size)
         check_size(width, height, settings, engine.vae_scale_factor, param="size")
+        check_steps(steps, settings, engine.max_steps)
         return GenerationJob(
             prompt=body.prompt,
             negative_prompt=body.negative_prompt,

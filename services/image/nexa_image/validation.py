@@ -29,11 +29,14 @@ def check_size(width: int, height: int, settings: Settings, vae_scale_factor: in
             )
 
 
-def check_steps(steps: int, settings: Settings) -> None:
-    if not 1 <= steps <= settings.max_steps:
+def check_steps(steps: int, settings: Settings, model_steps: int) -> None:
+    """`model_steps`: the most the model's scheduler can place (the server's setting may allow more)."""
+    largest = min(settings.max_steps, model_steps)
+    if not 1 <= steps <= largest:
+        whose = "this server" if largest == settings.max_steps else "this model's scheduler"
         raise APIError(
             400,
-            f"'sample_steps' is {steps}; this server allows 1 to {settings.max_steps}.",
+            f"'sample_steps' is {steps}; {whose} allows 1 to {largest}.",
             param="sample_steps",
             code="invalid_steps",
         )

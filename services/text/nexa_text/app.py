@@ -16,7 +16,7 @@ from nexa_common.kit.models import BackendLoader, ModelPool, files_bytes
 from nexa_common.kit.service import service_app
 from nexa_common.modalities import Modality, spec
 
-from . import chat, completions, gguf_info
+from . import chat, completions, gguf_info, tokenize
 from .engine import TextEngine
 from .metrics import TextMetrics
 from .prompting import make_renderer
@@ -37,20 +37,11 @@ def gguf_file(path: Path) -> Path:
 
 def _gguf_engine(path: Path, settings: Settings) -> TextEngine:
     # Imported here: an ONNX-only install runs without llama-cpp-python.
-    from .batched_engine import BatchedEngine
-    from .llama_engine import LlamaEngine
+    from .engines import gguf_engine
 
     path = gguf_file(path)
-    options = {
-        "n_ctx": settings.context_size(gguf_info.trained_context(path)),
-        "n_threads": settings.threads,
-        "n_batch": settings.n_batch,
-        "n_gpu_layers": settings.n_gpu_layers,
-    }
     try:
-        if settings.max_concurrency > 1:
-            return BatchedEngine(path, slots=settings.max_concurrency, **options)
-        return LlamaEngine(path, **options)
+        return gguf_engine(path, settings)
     except ValueError as exc:
         # llama-cpp-python's message carries the file's full path, and /ready's reason reaches clients.
         raise ModelError(f"llama.cpp could not load '{path.name}': not a valid GGUF model for this build") from exc
@@ -72,7 +63,8 @@ def _gguf_bytes(path: Path, settings: Settings) -> int:
     try:
         file = gguf_file(path)
         context = settings.context_size(gguf_info.trained_context(file))
-        return gguf_info.serving_bytes(file, context, settings.max_concurrency)
+        # The batched engine's slots share one cache of kv_cells (a whole number of contexts here).
+        return gguf_info.serving_bytes(file, context, -(-settings.kv_cells(context) // context))
     except (OSError, gguf_info.NotGGUF, ModelError):
         return files_bytes(path)  # the load will say what is wrong with it
 
@@ -117,5 +109,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state,
         title="nexa text service",
         description="Completions, chat and function calling on a GGUF or ONNX model (OpenAI-compatible).",
-        routers=[completions.router, chat.router],
+        routers=[completions.router, chat.router, tokenize.router],
     )

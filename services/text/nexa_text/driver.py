@@ -15,16 +15,17 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from nexa_common.errors import APIError, error_body
+from nexa_common.event_stream import EventStream
 from nexa_common.kit.cancellation import CLIENT_CLOSED, cancel_on_disconnect, while_connected
 from nexa_common.kit.models import Lease
 from nexa_common.modalities import Capability
 from nexa_common.schemas.keep_alive import kept
-from nexa_common.schemas.text import ChatCompletionChunk, CompletionChunk, SamplingParams, Usage
+from nexa_common.schemas.text import ChatCompletionChunk, CompletionChunk, PromptTokensDetails, SamplingParams, Usage
 
 from . import engine as engine_types
 from .runtime import Delta, Outcome, Runtime
 from .serving import Served, TextState
-from .streaming import DONE, EventStream, event
+from .streaming import DONE, WritePacer, event
 
 log = logging.getLogger("nexa.text.driver")
 
@@ -69,6 +70,7 @@ def usage(outcome: Outcome) -> Usage:
         prompt_tokens=outcome.prompt_tokens,
         completion_tokens=outcome.completion_tokens,
         total_tokens=outcome.prompt_tokens + outcome.completion_tokens,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=outcome.cached_tokens),
     )
 
 
@@ -148,21 +150,26 @@ async def _events(
     request: Request, state: TextState, job: Generation, answer: Answer, lease: Lease
 ) -> AsyncIterator[str]:
     label = "disconnected"  # until the stream gets to its end
+    pacer = WritePacer()
     try:
         async with cancel_on_disconnect(request, job.sequence.cancel):
-            for line in answer.start():
-                yield line
+            if start := "".join(answer.start()):
+                yield start
+            end = ""
             async with aclosing(job.served.runtime.run(job.sequence, job.stops, job.arrived)) as events:
                 async for item in events:
-                    for line in answer.delta(item) if isinstance(item, Delta) else answer.end(item):
-                        yield line
-            yield DONE
+                    if isinstance(item, Delta):
+                        if text := pacer.offer("".join(answer.delta(item))):
+                            yield text
+                    else:
+                        end = "".join(answer.end(item))
+            # The last events go in one write: the finish reason, the usage, [DONE].
+            yield pacer.flush() + end + DONE
             label = "done"
     except Exception as exc:
         label = "error"
         lease.error = exc  # counted against the engine's health when the slot is given back
         log.exception("generation failed during a stream")
-        yield event(error_body(500, "Generation failed; the server log has the details."))
-        yield DONE
+        yield pacer.flush() + event(error_body(500, "Generation failed; the server log has the details.")) + DONE
     finally:
         state.metrics.requests.labels(job.endpoint, label).inc()

@@ -5,7 +5,7 @@ an engine library: engine-neutral code (prompting, routes) depends on these type
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -35,6 +35,9 @@ class Sequence:
     """Return the log-probability of each token and this many alternatives (None: none)."""
     cancel: threading.Event = field(default_factory=threading.Event)
     """Set by the request when its client leaves; the engine checks it before every token."""
+    cached_tokens: int = 0
+    """Set by the engine before the first token: prompt tokens whose KV cache it reused instead of
+    evaluating them again (a shared system prompt, the earlier turns of a conversation)."""
     min_tokens: int = 0
     """End-of-generation tokens are not sampled before this many tokens have been produced."""
     ignore_eos: bool = False
@@ -52,6 +55,11 @@ class Token:
     """The token's bytes (a UTF-8 character may span tokens)."""
     logprob: float | None = None
     top_logprobs: dict[int, float] | None = None
+
+
+Delivery = Callable[[list["Token | BaseException | None"]], None]
+"""How an engine with `submit` hands tokens over, from its own thread, a step's worth at a time:
+Token items, then None at the end or the exception that stopped the sequence."""
 
 
 class TextEngine(Protocol):

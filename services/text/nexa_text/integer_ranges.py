@@ -29,6 +29,10 @@ def _same_length(low: str, high: str) -> list[str]:
         return [""]
     if low == high:
         return [f'"{low}"']
+    if low == "0" * len(low) and high == "9" * len(high):
+        # Every string of this length. Without this the two tails below split again at every digit:
+        # 2^n alternatives for n digits (zod's default bounds, 0..2^53-1, made an 820 KB grammar).
+        return [_digits(len(low))]
     prefix = 0
     while low[prefix] == high[prefix]:
         prefix += 1

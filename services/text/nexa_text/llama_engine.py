@@ -87,6 +87,7 @@ class LlamaEngine(LlamaVocab):
             # the evaluation differently, which changes the logits' last bits, and so samples.
             llm.reset()
         grammar = LlamaGrammar.from_string(sequence.grammar, verbose=False) if sequence.grammar else None
+        sequence.cached_tokens = self._cached_prefix(sequence.prompt_tokens)
         produced = 0
 
         def hold_eog(_: object, logits: np.ndarray) -> np.ndarray:
@@ -119,6 +120,22 @@ class LlamaEngine(LlamaVocab):
                     return
         finally:
             tokens.close()
+
+    def _cached_prefix(self, prompt: list[int]) -> int:
+        """The prompt tokens llama-cpp-python's `generate` will keep from the previous sequence's
+        cache (its own rule: the common prefix, one token short when that is the whole prompt, so
+        there are fresh logits to sample from)."""
+        llm = self._llm
+        held = llm._input_ids[: llm.n_tokens]
+        n = 0
+        for a, b in zip(held, prompt, strict=False):
+            if a != b:
+                break
+            n += 1
+        if n == len(prompt):
+            exact = llm.n_tokens == len(prompt) and not llm._requires_eval
+            return n if exact else n - 1
+        return n
 
     def _logprobs(self, token_id: int, top_n: int | None) -> tuple[float | None, dict[int, float] | None]:
         if top_n is None:

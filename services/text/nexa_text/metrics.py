@@ -3,7 +3,11 @@ gauges, `nexa_text_queue_depth` and `nexa_text_running`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from nexa_common.kit.models import ModelPool
 
@@ -39,3 +43,33 @@ class TextMetrics:
         )
         self.tokens_generated = Counter("nexa_text_tokens_generated", "Completion tokens generated", registry=registry)
         self.prompt_tokens = Counter("nexa_text_prompt_tokens", "Prompt tokens processed", registry=registry)
+        self.cached_prompt_tokens = Counter(
+            "nexa_text_cached_prompt_tokens", "Prompt tokens reused from the KV cache, not evaluated", registry=registry
+        )
+        registry.register(_EngineGauges(pool))
+
+
+class _EngineGauges(Collector):
+    """Per loaded model: the sequences its engine decodes at once, and (batched engine) the threads
+    it decodes with now and how often that changed (see threads.py)."""
+
+    def __init__(self, pool: ModelPool) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterable[Metric]:
+        slots = GaugeMetricFamily("nexa_text_slots", "Sequences the engine decodes at once", labels=["model"])
+        threads = GaugeMetricFamily("nexa_text_decode_threads", "Threads the engine decodes with now", labels=["model"])
+        changes = GaugeMetricFamily(
+            "nexa_text_decode_thread_changes", "Times the engine changed its thread count", labels=["model"]
+        )
+        for name, model in self._pool.models.items():
+            runtime = model.engine
+            engine = getattr(runtime, "engine", runtime)
+            if engine is None:
+                continue
+            slots.add_metric([name], getattr(engine, "slots", 1))
+            governor = getattr(engine, "governor", None)
+            if governor is not None:
+                threads.add_metric([name], governor.threads)
+                changes.add_metric([name], governor.changes)
+        return [slots, threads, changes]

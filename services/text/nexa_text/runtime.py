@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -14,7 +14,7 @@ from typing import Literal
 
 from . import engine as engine_types
 from .assembler import TextAssembler
-from .engine import TextEngine, Token
+from .engine import Delivery, TextEngine, Token
 from .metrics import TextMetrics
 from .prompting import Renderer
 from .settings import Settings
@@ -32,6 +32,8 @@ class Outcome:
     finish_reason: Literal["stop", "length"]
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
+    """Prompt tokens whose KV cache was reused rather than evaluated."""
 
 
 class _End:
@@ -68,6 +70,48 @@ class Runtime:
         self.engine.close()
 
     async def _tokens(self, sequence: engine_types.Sequence) -> AsyncGenerator[Token, None]:
+        submit = getattr(self.engine, "submit", None)
+        source = self._submitted(submit, sequence) if submit else self._threaded(sequence)
+        async with aclosing(source) as tokens:
+            async for token in tokens:
+                yield token
+
+    async def _submitted(
+        self, submit: Callable[[engine_types.Sequence, Delivery], None], sequence: engine_types.Sequence
+    ) -> AsyncGenerator[Token, None]:
+        """An engine with its own scheduler thread: its tokens come straight to the event loop,
+        a step's worth per wake-up, with no worker thread in between."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[list[Token | BaseException | None]] = asyncio.Queue()
+
+        def deliver(items: list[Token | BaseException | None]) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, items)
+            except RuntimeError:  # the loop is gone (shutdown): nobody is listening any more
+                sequence.cancel.set()
+
+        submit(sequence, deliver)
+        ended = False
+        try:
+            while not ended:
+                for item in await queue.get():
+                    if item is None:
+                        ended = True
+                        break
+                    if isinstance(item, BaseException):
+                        ended = True
+                        raise item
+                    yield item
+        finally:
+            sequence.cancel.set()
+            # The engine stops the sequence at its next step and says so; the queue slot is given
+            # back only then, so the engine never holds more sequences than it has slots.
+            while not ended:
+                items = await asyncio.shield(queue.get())
+                ended = any(item is None or isinstance(item, BaseException) for item in items)
+
+    async def _threaded(self, sequence: engine_types.Sequence) -> AsyncGenerator[Token, None]:
+        """An engine whose `generate` blocks: run it on a worker thread, tokens to the loop."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Token | _End | _Failed] = asyncio.Queue()
 
@@ -128,5 +172,8 @@ class Runtime:
                 self.metrics.tokens_per_second.observe((count - 1) / elapsed)
             self.metrics.tokens_generated.inc(count)
             self.metrics.prompt_tokens.inc(len(sequence.prompt_tokens))
+            self.metrics.cached_prompt_tokens.inc(sequence.cached_tokens)
         finished_early = assembler.stopped or count < sequence.max_tokens
-        yield Outcome("stop" if finished_early else "length", len(sequence.prompt_tokens), count)
+        yield Outcome(
+            "stop" if finished_early else "length", len(sequence.prompt_tokens), count, sequence.cached_tokens
+        )

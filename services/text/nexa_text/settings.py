@@ -24,7 +24,11 @@ class Settings(ServiceSettings):
     trained on, at most `MAX_N_CTX`. Never more than the model was trained on."""
     max_n_ctx: int = Field(default=8192, ge=64, le=1_048_576)
     """Largest context given by default, to bound memory: the KV cache grows with it (SmolLM2-135M:
-    22.5 MiB per 1k tokens, Gemma 3 270M: 18 MiB per 1k tokens, per sequence slot)."""
+    22.5 MiB per 1k tokens, Gemma 3 270M: 18 MiB per 1k tokens; the batched engine's slots share one
+    cache of this size, see `KV_CACHE_TOKENS`)."""
+    adapt_threads: bool = True
+    """Decode with fewer threads while other processes keep them from their cores, back to
+    `threads` once the machine is free again (batched engine)."""
     n_batch: int = Field(default=512, ge=1)
     """Prompt tokens evaluated per llama.cpp batch."""
     n_gpu_layers: int = Field(default=0, ge=-1)
@@ -33,10 +37,16 @@ class Settings(ServiceSettings):
     """A llama-cpp-python chat format (e.g. `chatml`, `llama-2`) overriding the GGUF's own template."""
     default_max_tokens: int = Field(default=512, ge=1)
     """Completion length when a request gives none (always capped by the room left in the context)."""
-    max_concurrency: int = Field(default=1, ge=1, le=64)
-    """Sequences generated at once. 1: the one-sequence llama.cpp engine, requests take turns;
-    more: the batched engine decodes up to this many together in one context (GGUF models only;
-    each slot reserves a KV cache of n_ctx tokens)."""
+    max_concurrency: int = Field(default=0, ge=0, le=64)
+    """Sequences generated at once. 0 (default): the batched engine with a slot count derived from
+    the machine and the model (4 per thread, 4 to 16, at least 256 KV cells each); more than 1: the
+    batched engine with that many slots; 1: the one-sequence llama.cpp engine, requests take turns.
+    GGUF models only (ONNX runs one sequence at a time)."""
+    kv_cache_tokens: int = Field(default=0, ge=0, le=4_194_304)
+    """KV cache cells the batched engine's slots share (0: the context size). Memory grows with this, not
+    with the slot count; when it runs out, the newest sequence waits for room."""
+    prefix_cache: bool = True
+    """Reuse the KV cache of a prompt's longest prefix that any slot holds (batched engine)."""
 
     @field_validator("n_ctx", mode="before")
     @classmethod
@@ -48,6 +58,11 @@ class Settings(ServiceSettings):
         """The context to allocate for a model trained on `trained` tokens (None: unknown)."""
         wanted = self.n_ctx if self.n_ctx is not None else self.max_n_ctx
         return min(wanted, trained) if trained else wanted
+
+    def kv_cells(self, n_ctx: int) -> int:
+        """KV cache cells a GGUF model gets: the one-sequence engine its context, the batched one the
+        cache its slots share (at least one whole context)."""
+        return n_ctx if self.max_concurrency == 1 else max(self.kv_cache_tokens, n_ctx)
 
     max_schema_bytes: int = Field(default=65_536, ge=1024)
     """Largest JSON schema (tool parameters, response_format) turned into a grammar."""

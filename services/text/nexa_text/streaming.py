@@ -1,19 +1,14 @@
-"""Server-sent events in OpenAI's framing, and a streamed response that always releases what
-its request held (the queue slot, the engine) however the stream ends."""
+"""Server-sent events in OpenAI's framing (the response that carries them, releasing the queue slot
+and the engine however the stream ends, is `nexa_common.event_stream.EventStream`)."""
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
-from starlette.requests import ClientDisconnect
-from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
-
-log = logging.getLogger("nexa.text.streaming")
 
 DONE = "data: [DONE]\n\n"
 
@@ -36,27 +31,39 @@ def event(payload: BaseModel | dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-class EventStream(StreamingResponse):
-    """`text/event-stream` whose `cleanup` runs when the stream ends, fails or the client leaves."""
+HOLD_GAP_S = 0.050
+"""A token that follows the previous one this closely may wait for the next before it is sent
+(a single fast stream makes a token every ~7 ms on 2 cores, each of 8 streams one every ~40 ms)."""
 
-    def __init__(
-        self, events: AsyncIterator[str], cleanup: Callable[[], Awaitable[None]], headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(
-            events,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
-        )
-        self._events = events
-        self._cleanup = cleanup
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        except (ClientDisconnect, OSError):
-            log.info("client left during a stream")  # nothing to answer: nobody is listening
-        finally:
-            aclose = getattr(self._events, "aclose", None)
-            if aclose is not None:
-                await aclose()
-            await self._cleanup()
+class WritePacer:
+    """Puts two events in one write when tokens come fast: each event stays its own `data:` line,
+    only the writes (one socket send here, a read and a send in the router, a read in the client)
+    are halved. Per token, these writes cost the service and the router ~0.4 ms of CPU on 2 cores,
+    taken from llama.cpp's threads while they decode (profiled: half the service's event-loop time
+    is the socket send); halved, a single stream through the router went from 0.87x to ~0.97x
+    llama-server's rate. At most one token waits, for one gap between tokens (under HOLD_GAP_S),
+    and the first token never waits."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._held = ""
+        self._last = 0.0
+        self._sent_text = False
+
+    def offer(self, text: str) -> str:
+        """What to write now for a token's events (possibly none, possibly the held ones too)."""
+        now = self._clock()
+        gap, self._last = now - self._last, now
+        if self._held:
+            text, self._held = self._held + text, ""
+            return text
+        if text and self._sent_text and gap < HOLD_GAP_S:
+            self._held = text
+            return ""
+        self._sent_text = self._sent_text or bool(text)
+        return text
+
+    def flush(self) -> str:
+        text, self._held = self._held, ""
+        return text
