@@ -134,6 +134,9 @@ class PooledModel:
         self.loaded_at: int | None = None
         self.last_used = time.monotonic()
         self.keep_alive_s: float | None = settings.keep_alive_seconds()
+        """How long the model stays loaded once idle (None: for ever); a request's `keep_alive` or an
+        unload asked for while it is busy changes it until the model is next unloaded."""
+        self.usual_keep_alive_s = self.keep_alive_s
         self.expires_at: float | None = None
         self.pinned = False
         self.estimate_bytes = 0
@@ -267,7 +270,7 @@ class ModelPool:
         self.default = self.configured[0]
         # The default model (what requests without `model` get) is not unloaded for being idle, only
         # to make room (or when a request's keep_alive says so); the others come and go.
-        self.default.keep_alive_s = None
+        self.default.keep_alive_s = self.default.usual_keep_alive_s = None
         for model in self.configured:
             model.pinned = model.name in settings.pinned_models
 
@@ -581,6 +584,9 @@ class ModelPool:
         if model.state == "loaded":
             model.state = "available"
         model.memory_bytes, model.loaded_at, model.expires_at = 0, None, None
+        # The next load starts from the configured keep-alive: a busy model's "unload when done" (0)
+        # or one request's keep_alive must not follow the model into its next life.
+        model.keep_alive_s = model.usual_keep_alive_s
         self.metrics.loaded.labels(model.name).set(0)
         self.metrics.memory.labels(model.name).set(0)
         self.metrics.evictions.labels(model.name, reason).inc()
