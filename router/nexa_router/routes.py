@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from nexa_common.catalogue import Modality
 from nexa_common.errors import error_responses
-from nexa_common.schemas import audio, image, text
+from nexa_common.schemas import audio, embeddings, image, text
 
 from .auth import require_api_key
 from .proxy import forward
@@ -55,6 +55,9 @@ PROXY_ROUTES: tuple[ProxyRoute, ...] = (
     ProxyRoute("/v1/function-calling", Modality.TEXT, "createFunctionCall",
                "Pick a tool and its arguments for the conversation (the seed's route)", "json",
                text.FunctionCallingRequest, text.ChatCompletionResponse, streams=True),
+    ProxyRoute("/v1/embeddings", Modality.TEXT, "createEmbedding",
+               "Embed text or token ids as vectors (OpenAI's route)", "json",
+               embeddings.EmbeddingRequest, embeddings.EmbeddingResponse),
     ProxyRoute("/v1/txt2img", Modality.IMAGE, "createTxt2Img",
                "Generate an image from a prompt (the seed's route)", "json",
                image.Txt2ImgRequest, image.ImageResponse),

@@ -14,6 +14,10 @@ class ModelCard(BaseModel):
     owned_by: str = "nexa"
     modality: Literal["text", "image", "audio"] | None = Field(default=None, description="What the model does.")
     backend: str | None = Field(default=None, description="Runtime behind the model (gguf, onnx, ct2, diffusers).")
+    capabilities: list[str] | None = Field(default=None, description="What the model serves (e.g. `embeddings`).")
+    state: Literal["loaded", "loading", "available", "failed"] | None = Field(
+        default=None, description="Whether the model is in memory, being loaded, on disk only, or failed to load."
+    )
 
 
 class ModelList(BaseModel):

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from nexa_common.catalogue import Backend, CatalogueEntry, LocalSource, Modality, ModelError, find, resolve
 from nexa_common.service import ModelStatus, add_model_routes, install_common, load_model
 
-from . import chat, completions
+from . import chat, completions, embeddings
 from .batched_engine import BatchedEngine
+from .embedding_model import EmbeddingModel
 from .engine import TextEngine
 from .llama_engine import LlamaEngine
 from .prompting import make_renderer
@@ -30,7 +33,13 @@ def _entry(settings: Settings) -> CatalogueEntry:
         return CatalogueEntry(name, Modality.TEXT, Backend.GGUF, LocalSource(Path(settings.model)), "")
 
 
-def _load_engine(path: Path, backend: Backend, settings: Settings) -> TextEngine:
+def _load_engine(path: Path, entry: CatalogueEntry, settings: Settings) -> TextEngine:
+    backend = entry.backend
+    if entry.embeddings:
+        raise ModelError(
+            f"'{entry.name}' is an embedding model: serve it with NEXA_TEXT_EMBEDDING_MODEL (on /v1/embeddings) "
+            f"and give NEXA_TEXT_MODEL a text generation model"
+        )
     if backend is Backend.ONNX:
         return _load_onnx_engine(path, settings)
     if backend is not Backend.GGUF:
@@ -63,13 +72,14 @@ def _load_onnx_engine(path: Path, settings: Settings) -> TextEngine:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    state = TextState(status=ModelStatus(_entry(settings)))
+    registry = CollectorRegistry()
+    state = TextState(status=ModelStatus(_entry(settings)), embeddings=EmbeddingModel(settings, registry))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         def load() -> Runtime:
             resolved = resolve(settings.model, settings.cache_dir)
-            engine = _load_engine(resolved.path, resolved.entry.backend, settings)
+            engine = _load_engine(resolved.path, resolved.entry, settings)
             try:
                 renderer = make_renderer(engine, settings.chat_format or resolved.entry.chat_format)
             except Exception:
@@ -77,10 +87,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise
             return Runtime(engine, renderer, settings, registry)
 
+        # The embedding model loads beside the chat model; /ready waits for the chat model only.
+        preload = asyncio.create_task(state.embeddings.preload())
         state.runtime = await load_model(state.status, load)
         try:
             yield
         finally:
+            preload.cancel()
+            await asyncio.gather(preload, return_exceptions=True)
+            await state.embeddings.close()
             if state.runtime is not None:
                 state.runtime.close()
 
@@ -90,9 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    registry = install_common(app, "text")
+    install_common(app, "text", registry)
     app.state.text = state
-    add_model_routes(app, lambda: state.status)
+    add_model_routes(app, lambda: state.status, lambda: [card] if (card := state.embeddings.card()) else [])
     app.include_router(completions.router)
     app.include_router(chat.router)
+    app.include_router(embeddings.router)
     return app

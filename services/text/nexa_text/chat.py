@@ -32,6 +32,7 @@ from nexa_common.schemas.text import (
 )
 
 from . import engine as engine_types
+from .embedding_model import reject_embedding_model
 from .grammars import SchemaError, json_object_grammar, json_schema_grammar, tool_call_grammar
 from .prompting import PromptError, chat_prompt_tokens, tool_instructions
 from .runtime import Delta, Outcome, Runtime, watch_disconnect
@@ -118,6 +119,7 @@ async def _chat(
     body: ChatCompletionRequest, request: Request, runtime: Runtime, *, must_call: bool, endpoint: str
 ) -> Response:
     arrived = time.perf_counter()
+    reject_embedding_model(body.model)
     prepared = await asyncio.to_thread(_prepare, runtime, body, must_call)
     stack = await admit(request, runtime)
     if body.stream:

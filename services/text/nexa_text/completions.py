@@ -21,6 +21,7 @@ from nexa_common.schemas.text import (
 )
 
 from . import engine as engine_types
+from .embedding_model import reject_embedding_model
 from .runtime import Delta, Outcome, Runtime, watch_disconnect
 from .serving import (
     RuntimeDep,
@@ -56,6 +57,7 @@ async def create_completion(body: CompletionRequest, request: Request, runtime: 
     """Continue `prompt`. Seed clients read `result`; OpenAI clients read `choices`. With
     `stream: true` the answer is server-sent `text_completion` chunks ending with `data: [DONE]`."""
     arrived = time.perf_counter()
+    reject_embedding_model(body.model)
     prompt = body.prompt_text()
     tokens = await asyncio.to_thread(_prompt_tokens, runtime, prompt)
     sequence = runtime.sequence(tokens, body.token_limit(), "prompt")

@@ -15,6 +15,7 @@ from nexa_common.errors import APIError
 from nexa_common.schemas.text import CompletionLogprobs, SamplingParams
 from nexa_common.service import ModelStatus
 
+from .embedding_model import EmbeddingModel
 from .engine import Sampling, Sequence, Token
 from .runtime import Runtime, until_disconnected
 
@@ -24,6 +25,7 @@ class TextState:
     """What the app keeps on `app.state.text`."""
 
     status: ModelStatus
+    embeddings: EmbeddingModel
     runtime: Runtime | None = None
 
 

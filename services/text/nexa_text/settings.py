@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from nexa_common.catalogue import DEFAULT_EMBEDDING_MODEL
 from nexa_common.settings import ServiceSettings, physical_cores
 
 
@@ -33,3 +34,20 @@ class Settings(ServiceSettings):
     each slot reserves a KV cache of n_ctx tokens)."""
     max_schema_bytes: int = Field(default=65_536, ge=1024)
     """Largest JSON schema (tool parameters, response_format) turned into a grammar."""
+
+    # Embeddings (/v1/embeddings). The embedding model sits beside the chat model until the model
+    # pool serves every model by the request's `model`.
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    """Catalogue name or path of the embedding model served on /v1/embeddings; empty: none."""
+    embedding_max_batch: int = Field(default=32, ge=1, le=1024)
+    """Most inputs embedded in one engine call; concurrent requests share calls up to this size."""
+    embedding_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
+    """How long the first waiting input waits for others to join its call (when fewer than a batch wait)."""
+    embedding_max_inputs: int = Field(default=2048, ge=1)
+    """Most inputs in one request (OpenAI's limit); more answers 400."""
+    embedding_max_request_tokens: int = Field(default=65_536, ge=1)
+    """Most tokens in one request, all inputs together; more answers 413."""
+    embedding_truncate: bool = False
+    """Cut inputs longer than the model's context to fit (as sentence-transformers does) instead of a 400."""
+    embedding_queue_size: int = Field(default=256, ge=1)
+    """Embedding requests that may wait for the engine; beyond it, 429."""

@@ -1,0 +1,150 @@
+"""`POST /v1/embeddings`: OpenAI's request and answer, on the embedding model the service hosts.
+
+Every input is checked before any is embedded: an over-long one is a 400 naming its index and
+length (never cut silently; NEXA_TEXT_EMBEDDING_TRUNCATE opts into cutting), too many inputs a
+400, too many tokens altogether a 413. The vectors are unit length, so a dot product is a cosine.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from nexa_common import catalogue
+from nexa_common.errors import APIError, error_responses
+from nexa_common.schemas.embeddings import EmbeddingRequest, EmbeddingResponse
+
+from .embedding_model import EmbeddingModel, wrong_route
+from .runtime import until_disconnected
+from .serving import TextState
+
+router = APIRouter(tags=["text"])
+
+
+@router.post("/v1/embeddings", response_model=EmbeddingResponse, responses=error_responses(400, 404, 413, 429, 503))
+async def create_embeddings(body: EmbeddingRequest, request: Request) -> JSONResponse:
+    """Embed `input` (a string, strings, token ids or token-id lists) as unit vectors, in input order."""
+    state: TextState = request.app.state.text
+    model = _select(state, body.model)
+    settings = model.settings
+    inputs = _inputs(body.input, settings.embedding_max_inputs)
+    batcher = await until_disconnected(request, model.batcher())
+    engine = batcher.engine
+    truncate = settings.embedding_truncate
+    if isinstance(inputs[0], str):
+        tokens = engine.tokenize_batch(inputs, truncate=truncate)  # type: ignore[arg-type]
+    else:
+        tokens = [engine.wrap(_valid_ids(ids, i, engine.vocab_size), truncate=truncate) for i, ids in enumerate(inputs)]  # type: ignore[arg-type]
+    for i, ids in enumerate(tokens):
+        if len(ids) > engine.max_tokens:
+            raise APIError(
+                400,
+                f"input[{i}] is {len(ids)} tokens long, but '{model.name}' takes at most {engine.max_tokens} "
+                f"(special tokens included). Shorten or split it, or start the service with "
+                f"NEXA_TEXT_EMBEDDING_TRUNCATE=true to cut long inputs.",
+                param="input",
+                code="context_length_exceeded",
+            )
+    total = sum(len(ids) for ids in tokens)
+    if total > settings.embedding_max_request_tokens:
+        raise APIError(
+            413,
+            f"The inputs hold {total} tokens together; one request may hold at most "
+            f"{settings.embedding_max_request_tokens} (NEXA_TEXT_EMBEDDING_MAX_REQUEST_TOKENS). Send fewer inputs.",
+            param="input",
+            code="request_too_large",
+        )
+    size = _dimensions(body.dimensions, model.name, engine.dimensions, engine.manifest.matryoshka_dimensions)
+    vectors = await until_disconnected(request, batcher.embed(tokens))
+    if size != engine.dimensions:
+        vectors = vectors[:, :size]
+        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": _encoded(row, body.encoding_format)}
+                for i, row in enumerate(vectors)
+            ],
+            "model": model.name,
+            "usage": {"prompt_tokens": total, "total_tokens": total},
+        }
+    )
+
+
+def _select(state: TextState, requested: str | None) -> EmbeddingModel:
+    model = state.embeddings
+    if model.enabled and requested in (None, model.name):
+        return model
+    if requested is None:
+        raise APIError(
+            404,
+            "This server has no embedding model (NEXA_TEXT_EMBEDDING_MODEL is empty).",
+            param="model",
+            code="model_not_found",
+        )
+    entry = catalogue.lookup(requested)
+    if requested == state.status.entry.name or (entry is not None and not entry.embeddings):
+        raise wrong_route(requested, entry or state.status.entry)
+    served = ", ".join(n for n in (state.status.entry.name, model.name) if n)
+    raise APIError(
+        404,
+        f"Model '{requested}' is not served here. This service serves: {served}.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def _inputs(value: str | list[Any], limit: int) -> list[str] | list[list[int]]:
+    if isinstance(value, str):
+        return [value]
+    if not value:
+        raise APIError(400, "'input' is an empty list; give at least one input.", param="input", code="invalid_value")
+    if len(value) > limit:
+        raise APIError(
+            400,
+            f"'input' holds {len(value)} inputs; one request may hold at most {limit} "
+            f"(NEXA_TEXT_EMBEDDING_MAX_INPUTS).",
+            param="input",
+            code="too_many_inputs",
+        )
+    if isinstance(value[0], int):
+        return [value]  # one input given as token ids
+    return value
+
+
+def _valid_ids(ids: list[int], index: int, vocab_size: int) -> list[int]:
+    bad = next((t for t in ids if not 0 <= t < vocab_size), None)
+    if bad is not None:
+        raise APIError(
+            400,
+            f"input[{index}] holds token id {bad}, outside this model's vocabulary (0 to {vocab_size - 1}).",
+            param="input",
+            code="invalid_value",
+        )
+    return ids
+
+
+def _dimensions(requested: int | None, name: str, native: int, shorter: tuple[int, ...]) -> int:
+    if requested is None or requested == native:
+        return native
+    if requested in shorter:
+        return requested
+    sizes = f"; it can be shortened to {', '.join(map(str, shorter))}" if shorter else " and cannot be shortened"
+    raise APIError(
+        400,
+        f"'{name}' makes {native}-dimensional embeddings{sizes}, so 'dimensions' cannot be {requested}.",
+        param="dimensions",
+        code="invalid_value",
+    )
+
+
+def _encoded(row: np.ndarray, encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        # OpenAI's layout: the vector's float32 values, little-endian, base64-encoded.
+        return base64.b64encode(row.astype("<f4").tobytes()).decode("ascii")
+    return row.tolist()  # type: ignore[no-any-return]
