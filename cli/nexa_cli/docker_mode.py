@@ -93,6 +93,11 @@ def plan(models: list[str], *, onnx: bool) -> dict[Modality, str]:
     chosen: dict[Modality, str] = {}
     for name in names:
         entry = catalogue.find(name)
+        if entry.embeddings:
+            raise ModelError(
+                f"'{name}' is an embedding model, which the text image serves only when built into its `models` "
+                f"volume; serve it in local mode (--local), where `nexa server` builds it."
+            )
         if isinstance(entry.source, LocalSource):
             raise ModelError(
                 f"'{name}' is a local path; the containers see only the `models` volume. Run with --local, or copy "

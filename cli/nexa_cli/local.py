@@ -32,9 +32,12 @@ class Plan:
     """Which model each service serves."""
 
     models: dict[Modality, str]  # modality -> catalogue name or local path
+    embedding: str | None = None
+    """An embedding model named on the command line; the text service serves it beside its chat model."""
 
     def describe(self) -> str:
-        return ", ".join(f"{m.value}: {name}" for m, name in self.models.items())
+        served = [f"{m.value}: {name}" for m, name in self.models.items()]
+        return ", ".join(served + ([f"embeddings: {self.embedding}"] if self.embedding else []))
 
 
 def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None) -> Plan:
@@ -45,8 +48,16 @@ def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None
     else:
         names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
     chosen: dict[Modality, str] = {}
+    embedding: str | None = None
     for requested in names:
         found = catalogue.find(requested)
+        if found.embeddings:
+            # Served by the text service on /v1/embeddings, beside a chat model (the default unless named).
+            if embedding is not None:
+                raise ModelError(f"Both '{embedding}' and '{requested}' are embedding models; serve one.")
+            _ensure_present(found, requested, cache_dir)
+            embedding = requested
+            continue
         entry = onnx_variant(found) if onnx else found
         name = requested if entry is found else entry.name  # a local path stays as given
         if entry.modality in chosen:
@@ -56,7 +67,10 @@ def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None
             )
         _ensure_present(entry, name, cache_dir)
         chosen[entry.modality] = name
-    return Plan(chosen)
+    if embedding is not None and Modality.TEXT not in chosen:
+        chosen[Modality.TEXT] = catalogue.DEFAULTS[Modality.TEXT]
+        _ensure_present(catalogue.find(chosen[Modality.TEXT]), chosen[Modality.TEXT], cache_dir)
+    return Plan(chosen, embedding)
 
 
 def onnx_variant(entry: CatalogueEntry) -> CatalogueEntry:
@@ -101,6 +115,8 @@ def service_specs(p: Plan, *, reload: bool, n_ctx: int | None) -> list[ProcessSp
         env = {prefix + "MODEL": model, prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port)}
         if modality is Modality.TEXT and n_ctx:
             env[prefix + "N_CTX"] = str(n_ctx)
+        if modality is Modality.TEXT and p.embedding:
+            env[prefix + "EMBEDDING_MODEL"] = p.embedding
         argv = python_module(f"nexa_{modality.value}", *(["--reload"] if reload else []))
         specs.append(ProcessSpec(modality.value, argv, port, env))
     return specs

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from nexa_common import catalogue
 from nexa_common.catalogue import ModelError
 from nexa_common.errors import APIError
-from nexa_text.embedding_batcher import EmbeddingBatcher, EmbeddingMetrics
+from nexa_text.embedding_batcher import Arrivals, EmbeddingBatcher, EmbeddingMetrics
 from nexa_text.embedding_build import build_from_sentence_transformers
 from nexa_text.embedding_engine import EmbeddingEngine
 
@@ -99,17 +99,66 @@ def test_concurrent_requests_share_engine_calls(engine: EmbeddingEngine, embeddi
         assert cosine(vectors[i], want[i]) > 0.9999
 
 
-def test_queue_full_is_a_429(embedding_model: Path) -> None:
+def test_a_lone_request_does_not_wait_for_company(embedding_model: Path) -> None:
+    registry = CollectorRegistry()
+
     async def run() -> None:
         own = EmbeddingEngine(embedding_model, n_threads=2)
-        batcher = EmbeddingBatcher(own, EmbeddingMetrics(CollectorRegistry()), max_batch=32, wait_s=0.5, queue_size=2)
+        # An hour's wait window: only requests known to be on their way are waited for.
+        batcher = EmbeddingBatcher(own, EmbeddingMetrics(registry), max_batch=32, wait_s=3600, queue_size=8)
         try:
-            first = [asyncio.create_task(batcher.embed([own.tokenize("a")])) for _ in range(2)]
-            await asyncio.sleep(0)
-            with pytest.raises(APIError) as caught:
-                await batcher.embed([own.tokenize("b")])
-            assert caught.value.status == 429 and caught.value.code == "queue_full"
-            assert all(v.shape == (1, 384) for v in await asyncio.gather(*first))
+            out = await asyncio.wait_for(batcher.embed([own.tokenize("alone")]), 60)
+            assert out.shape == (1, 384)
+        finally:
+            await batcher.close()
+
+    asyncio.run(run())
+
+
+def test_requests_on_their_way_are_waited_for(embedding_model: Path) -> None:
+    registry = CollectorRegistry()
+    arrivals = Arrivals()
+
+    async def run() -> None:
+        own = EmbeddingEngine(embedding_model, n_threads=2)
+        batcher = EmbeddingBatcher(
+            own, EmbeddingMetrics(registry), max_batch=32, wait_s=3600, queue_size=8, arrivals=arrivals
+        )
+        try:
+            with arrivals.coming() as second:  # a request still being read when the first is queued
+                first = asyncio.create_task(batcher.embed([own.tokenize("first")]))
+                await asyncio.sleep(0.2)
+                assert not first.done()  # held for the request on its way
+                later = await asyncio.wait_for(batcher.embed([own.tokenize("second")], second), 60)
+            assert (await asyncio.wait_for(first, 60)).shape == later.shape == (1, 384)
+            with arrivals.coming():  # one that fails before it is queued releases the wait too
+                third = asyncio.create_task(batcher.embed([own.tokenize("third")]))
+                await asyncio.sleep(0.2)
+                assert not third.done()
+            assert (await asyncio.wait_for(third, 60)).shape == (1, 384)
+        finally:
+            await batcher.close()
+
+    asyncio.run(run())
+    assert registry.get_sample_value("nexa_text_embedding_batches_total") == 2  # first+second, then third
+
+
+def test_queue_full_is_a_429(embedding_model: Path) -> None:
+    arrivals = Arrivals()
+
+    async def run() -> None:
+        own = EmbeddingEngine(embedding_model, n_threads=2)
+        batcher = EmbeddingBatcher(
+            own, EmbeddingMetrics(CollectorRegistry()), max_batch=32, wait_s=3600, queue_size=2, arrivals=arrivals
+        )
+        try:
+            with arrivals.coming():  # keeps the two queued requests waiting for company
+                first = [asyncio.create_task(batcher.embed([own.tokenize("a")])) for _ in range(2)]
+                await asyncio.sleep(0.1)
+                with pytest.raises(APIError) as caught:
+                    await batcher.embed([own.tokenize("b")])
+                assert caught.value.status == 429 and caught.value.code == "queue_full"
+            assert all(v.shape == (1, 384) for v in await asyncio.wait_for(asyncio.gather(*first), 60))
         finally:
             await batcher.close()
 

@@ -2,11 +2,13 @@
 engine call, not 32.
 
 One collector task owns the engine. When inputs are waiting it gathers up to `max_batch` of them,
-from every waiting request in arrival order (waiting at most `wait_s` after the first for others
-to arrive), embeds them in one call on its worker thread and hands each request its rows. While a
-call runs, new requests queue up and go together in the next one. A request larger than a batch is
-served a batch-sized slice per call, taking turns with the others, so a 2048-input request cannot
-hold a one-sentence one back for its whole length.
+from every waiting request in arrival order, embeds them in one call on its worker thread and hands
+each request its rows. While a call runs, new requests queue up and go together in the next one.
+Before a call, the collector waits for requests already inside the route (being read, checked,
+tokenised: `Arrivals`) to join, at most `wait_s` after the first input queued; with none on the
+way it does not wait at all, so a lone client pays nothing for batching. A request larger than a
+batch is served a batch-sized slice per call, taking turns with the others, so a 2048-input
+request cannot hold a one-sentence one back for its whole length.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -28,6 +31,36 @@ if TYPE_CHECKING:  # the engine needs ONNX Runtime, an optional dependency, at r
     from .embedding_engine import EmbeddingEngine
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 128, 256)
+
+
+class Arrivals:
+    """How many embedding requests are in the route and not queued yet (the batcher waits for them)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.wake: Callable[[], None] = lambda: None
+
+    @contextlib.contextmanager
+    def coming(self) -> Iterator[Ticket]:
+        """Held by a request from its start until it is queued (`Ticket.done`) or has failed."""
+        ticket = Ticket(self)
+        self.count += 1
+        try:
+            yield ticket
+        finally:
+            ticket.done()
+
+
+class Ticket:
+    def __init__(self, arrivals: Arrivals) -> None:
+        self._arrivals = arrivals
+        self._done = False
+
+    def done(self) -> None:
+        if not self._done:
+            self._done = True
+            self._arrivals.count -= 1
+            self._arrivals.wake()
 
 
 class EmbeddingMetrics:
@@ -54,7 +87,14 @@ class _Job:
 
 class EmbeddingBatcher:
     def __init__(
-        self, engine: EmbeddingEngine, metrics: EmbeddingMetrics, *, max_batch: int, wait_s: float, queue_size: int
+        self,
+        engine: EmbeddingEngine,
+        metrics: EmbeddingMetrics,
+        *,
+        max_batch: int,
+        wait_s: float,
+        queue_size: int,
+        arrivals: Arrivals | None = None,
     ) -> None:
         self.engine = engine
         self._metrics = metrics
@@ -65,9 +105,12 @@ class EmbeddingBatcher:
         self._arrived = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="nexa-text-embed")
         self._task: asyncio.Task[None] | None = None
+        self._arrivals = arrivals or Arrivals()
+        self._arrivals.wake = self._arrived.set
 
-    async def embed(self, inputs: list[list[int]]) -> np.ndarray:
-        """The unit vectors of `inputs` (token ids with special tokens), one row each."""
+    async def embed(self, inputs: list[list[int]], ticket: Ticket | None = None) -> np.ndarray:
+        """The unit vectors of `inputs` (token ids with special tokens), one row each. `ticket`: the
+        request's place in `Arrivals`, given up once it is queued."""
         if len(self._jobs) >= self._queue_size:
             raise APIError(
                 429,
@@ -83,6 +126,8 @@ class EmbeddingBatcher:
         self._jobs.append(job)
         self._metrics.waiting.set(len(self._jobs))
         self._arrived.set()
+        if ticket is not None:
+            ticket.done()
         # A cancelled wait (the client left) marks the future cancelled: the collector drops the job.
         return await job.future
 
@@ -128,10 +173,10 @@ class EmbeddingBatcher:
                 self._arrived.set()
 
     async def _linger(self) -> None:
-        """Give other requests arriving at the same moment up to `wait_s` (from the first one's
-        arrival) to join, unless a whole batch is already waiting."""
+        """Give requests already on their way up to `wait_s` (from the first queued one's arrival)
+        to join, unless a whole batch is waiting already."""
         deadline = self._jobs[0].arrived + self._wait_s
-        while self._pending_inputs() < self._max_batch:
+        while self._arrivals.count > 0 and self._pending_inputs() < self._max_batch:
             left = deadline - time.perf_counter()
             if left <= 0:
                 return

@@ -84,7 +84,12 @@ def build_from_sentence_transformers(folder: Path, dest: Path, *, source: str) -
         }
         (out / EMBEDDING_MANIFEST).write_text(json.dumps(manifest, indent=2))
         _check(out, references)
-        out.rename(dest)
+        try:
+            out.rename(dest)
+        except OSError:
+            if not (dest / EMBEDDING_MANIFEST).is_file():
+                raise
+            # Another build of the same model finished first; its result is as good as this one.
         print(f"Built {dest.name} in {time.perf_counter() - started:.0f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)

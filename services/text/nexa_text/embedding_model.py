@@ -21,7 +21,7 @@ from nexa_common.catalogue import CatalogueEntry, Modality, ModelError, ModelNot
 from nexa_common.errors import APIError
 from nexa_common.schemas.common import ModelCard
 
-from .embedding_batcher import EmbeddingBatcher, EmbeddingMetrics
+from .embedding_batcher import Arrivals, EmbeddingBatcher, EmbeddingMetrics
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ class EmbeddingModel:
         self.state: Literal["loaded", "loading", "available", "failed"] = "available"
         self.detail: str | None = None
         self.loaded_at = int(time.time())
+        self.arrivals = Arrivals()
         self._batcher: EmbeddingBatcher | None = None
         self._loading: asyncio.Task[EmbeddingBatcher] | None = None
 
@@ -120,6 +121,7 @@ class EmbeddingModel:
             max_batch=s.embedding_max_batch,
             wait_s=s.embedding_batch_wait_ms / 1000,
             queue_size=s.embedding_queue_size,
+            arrivals=self.arrivals,
         )
         self.state, self.detail, self.loaded_at = "loaded", None, int(time.time())
         log.info("embedding model %s loaded in %.2f s", self.name, time.perf_counter() - started)

@@ -12,12 +12,15 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from nexa_common import catalogue
 from nexa_common.errors import APIError, error_responses
 from nexa_common.schemas.embeddings import EmbeddingRequest, EmbeddingResponse
 
+from .embedding_batcher import Ticket
 from .embedding_model import EmbeddingModel, wrong_route
 from .runtime import until_disconnected
 from .serving import TextState
@@ -25,11 +28,39 @@ from .serving import TextState
 router = APIRouter(tags=["text"])
 
 
-@router.post("/v1/embeddings", response_model=EmbeddingResponse, responses=error_responses(400, 404, 413, 429, 503))
-async def create_embeddings(body: EmbeddingRequest, request: Request) -> JSONResponse:
+# The body is read inside the handler (not by FastAPI before it), so the request counts as on its
+# way to the batcher from its first moment: see `Arrivals`.
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": EmbeddingRequest.model_json_schema(mode="validation")}},
+    }
+}
+
+
+@router.post(
+    "/v1/embeddings",
+    response_model=EmbeddingResponse,
+    responses=error_responses(400, 404, 413, 429, 503),
+    openapi_extra=_BODY,
+)
+async def create_embeddings(request: Request) -> JSONResponse:
     """Embed `input` (a string, strings, token ids or token-id lists) as unit vectors, in input order."""
     state: TextState = request.app.state.text
-    model = _select(state, body.model)
+    with state.embeddings.arrivals.coming() as ticket:
+        body = await _read(request)
+        model = _select(state, body.model)
+        return await _embed(request, body, model, ticket)
+
+
+async def _read(request: Request) -> EmbeddingRequest:
+    try:
+        return EmbeddingRequest.model_validate_json(await request.body())
+    except ValidationError as exc:  # answered like every other validation failure (a 400)
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+async def _embed(request: Request, body: EmbeddingRequest, model: EmbeddingModel, ticket: Ticket) -> JSONResponse:
     settings = model.settings
     inputs = _inputs(body.input, settings.embedding_max_inputs)
     batcher = await until_disconnected(request, model.batcher())
@@ -59,7 +90,7 @@ async def create_embeddings(body: EmbeddingRequest, request: Request) -> JSONRes
             code="request_too_large",
         )
     size = _dimensions(body.dimensions, model.name, engine.dimensions, engine.manifest.matryoshka_dimensions)
-    vectors = await until_disconnected(request, batcher.embed(tokens))
+    vectors = await until_disconnected(request, batcher.embed(tokens, ticket))
     if size != engine.dimensions:
         vectors = vectors[:, :size]
         vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)

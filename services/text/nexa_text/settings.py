@@ -41,8 +41,9 @@ class Settings(ServiceSettings):
     """Catalogue name or path of the embedding model served on /v1/embeddings; empty: none."""
     embedding_max_batch: int = Field(default=32, ge=1, le=1024)
     """Most inputs embedded in one engine call; concurrent requests share calls up to this size."""
-    embedding_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
-    """How long the first waiting input waits for others to join its call (when fewer than a batch wait)."""
+    embedding_batch_wait_ms: float = Field(default=10.0, ge=0, le=1000)
+    """Longest wait of a queued input for requests already being read to join its engine call (no
+    wait when none is on its way)."""
     embedding_max_inputs: int = Field(default=2048, ge=1)
     """Most inputs in one request (OpenAI's limit); more answers 400."""
     embedding_max_request_tokens: int = Field(default=65_536, ge=1)
