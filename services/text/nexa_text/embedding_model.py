@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from prometheus_client import CollectorRegistry
 
 from nexa_common import catalogue
-from nexa_common.catalogue import CatalogueEntry, Modality, ModelError, ModelNotAvailable
+from nexa_common.catalogue import Capability, CatalogueEntry, Modality, ModelError, ModelNotAvailable
 from nexa_common.errors import APIError
 from nexa_common.schemas.common import ModelCard
 
@@ -141,7 +141,7 @@ class EmbeddingModel:
         if not self.enabled:
             return None
         return ModelCard(
-            id=self.name, created=self.loaded_at, modality="text", backend="onnx", capabilities=["embeddings"],
+            id=self.name, created=self.loaded_at, modality="text", backend="onnx", capabilities=[Capability.EMBEDDINGS.value],
             state=self.state,
         )  # fmt: skip
 
