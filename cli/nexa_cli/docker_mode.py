@@ -95,8 +95,8 @@ def plan(models: list[str], *, onnx: bool) -> dict[Modality, str]:
         entry = catalogue.find(name)
         if entry.embeddings:
             raise ModelError(
-                f"'{name}' is an embedding model, which the text image serves only when built into its `models` "
-                f"volume; serve it in local mode (--local), where `nexa server` builds it."
+                f"'{name}' is an embedding model, and the images carry no embeddings backend yet: "
+                f"use --local (the text service then serves it on /v1/embeddings)."
             )
         if isinstance(entry.source, LocalSource):
             raise ModelError(

@@ -4,9 +4,10 @@ engine call, not 32.
 One collector task owns the engine. When inputs are waiting it gathers up to `max_batch` of them,
 from every waiting request in arrival order, embeds them in one call on its worker thread and hands
 each request its rows. While a call runs, new requests queue up and go together in the next one.
-Before a call, the collector waits for requests already inside the route (being read, checked,
-tokenised: `Arrivals`) to join, at most `wait_s` after the first input queued; with none on the
-way it does not wait at all, so a lone client pays nothing for batching. A request larger than a
+Before a call, the collector waits (at most `wait_s`) for requests already inside the route (being
+read, checked, tokenised: `Arrivals`) and, while traffic is concurrent, for a burst's stragglers;
+with nothing on its way and no burst going on it does not wait at all, so a lone client pays
+nothing for batching. A request larger than a
 batch is served a batch-sized slice per call, taking turns with the others, so a 2048-input
 request cannot hold a one-sentence one back for its whole length.
 """
@@ -31,6 +32,8 @@ if TYPE_CHECKING:  # the engine needs ONNX Runtime, an optional dependency, at r
     from .embedding_engine import EmbeddingEngine
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 128, 256)
+_GAP_S = 0.002
+"""While traffic is concurrent, a call waits for more arrivals as long as none is further apart than this."""
 
 
 class Arrivals:
@@ -105,6 +108,8 @@ class EmbeddingBatcher:
         self._arrived = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="nexa-text-embed")
         self._task: asyncio.Task[None] | None = None
+        self._concurrent = False
+        """The last call had company or left requests waiting: more are likely to come at once."""
         self._arrivals = arrivals or Arrivals()
         self._arrivals.wake = self._arrived.set
 
@@ -169,17 +174,24 @@ class EmbeddingBatcher:
             self._metrics.inputs.inc(len(batch))
             self._metrics.tokens.inc(sum(len(ids) for ids in batch))
             self._metrics.waiting.set(len(self._jobs))
+            self._concurrent = len(taken) > 1 or bool(self._jobs)
             if self._jobs:
                 self._arrived.set()
 
     async def _linger(self) -> None:
-        """Give requests already on their way up to `wait_s` (from the first queued one's arrival)
-        to join, unless a whole batch is waiting already."""
-        deadline = self._jobs[0].arrived + self._wait_s
-        while self._arrivals.count > 0 and self._pending_inputs() < self._max_batch:
+        """Before a call, wait up to `wait_s` for company, unless a whole batch is waiting already:
+        for requests already inside the route, and, while traffic is concurrent (the last call had
+        company or left requests waiting), for more arrivals as long as they keep coming within
+        `_GAP_S` of each other. A lone client, with nothing on its way, does not wait at all."""
+        deadline = time.perf_counter() + self._wait_s
+        while self._pending_inputs() < self._max_batch:
             left = deadline - time.perf_counter()
             if left <= 0:
                 return
+            if self._arrivals.count == 0:
+                if not self._concurrent:
+                    return
+                left = min(left, _GAP_S)
             try:
                 await asyncio.wait_for(self._arrived.wait(), left)
             except TimeoutError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .embedding_engine import EmbeddingEngine
 
 log = logging.getLogger("nexa.text.embeddings")
+_BACKEND_PACKAGES = ("onnxruntime", "tokenizers")  # the `embeddings` extra
 
 # What each other kind of model is for, and where it is served (for `model_wrong_route`).
 _ROUTES = {
@@ -97,6 +99,15 @@ class EmbeddingModel:
                 self._loading = None  # a load that failed for want of the model is tried again next time
 
     async def _load(self) -> EmbeddingBatcher:
+        missing = [name for name in _BACKEND_PACKAGES if importlib.util.find_spec(name) is None]
+        if missing:
+            # The container images carry no ONNX Runtime (as for ONNX text models): local mode has it.
+            self.state = "failed"
+            self.detail = (
+                f"the embeddings backend is not installed here ({', '.join(missing)} missing): "
+                f"pip install 'nexa-text[embeddings]', or serve embeddings in local mode (`nexa server --local`)"
+            )
+            raise APIError(503, f"Embedding model '{self.name}' cannot be served: {self.detail}.", code="model_failed")
         try:
             resolved = catalogue.resolve(self.name, self.settings.cache_dir)
         except ModelNotAvailable as exc:
@@ -128,12 +139,8 @@ class EmbeddingModel:
         return self._batcher
 
     def _open(self, path: Path) -> EmbeddingEngine:
-        try:  # an optional backend: `pip install nexa-text[embeddings]`
-            from .embedding_engine import EmbeddingEngine
-        except ImportError as exc:
-            raise ModelError(
-                f"the embeddings backend is not installed ({exc.name} is missing): pip install 'nexa-text[embeddings]'"
-            ) from exc
+        from .embedding_engine import EmbeddingEngine  # needs the optional backend, checked in _load
+
         s = self.settings
         return EmbeddingEngine(path, n_threads=s.n_threads, batch_size=s.embedding_max_batch)
 
