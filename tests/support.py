@@ -5,9 +5,20 @@ Process specs for the real components, started through the CLI's Supervisor as `
 
 from __future__ import annotations
 
+import re
+
 from nexa_cli.supervisor import ProcessSpec, Supervisor, free_port, python_module
 
 MODALITIES = ("text", "image", "audio")
+# What whisper hears in ../shared/data/jfk.flac (the seed's example).
+JFK_SENTENCE = (
+    "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+)
+
+
+def normalise(text: str) -> str:
+    """Lower case, no punctuation, single spaces: what two transcripts of the same words share."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def service_spec(modality: str, env: dict[str, str] | None = None, name: str | None = None) -> ProcessSpec:

@@ -13,6 +13,7 @@ from nexa_common.service import install_common
 
 from .metrics import RouterMetrics
 from .openapi import install_openapi
+from .playground import install_playground
 from .routes import PROXY_ROUTES, add_proxy_routes
 from .settings import Settings
 from .status import add_status_routes
@@ -57,4 +58,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_status_routes(app, keys_required=bool(settings.api_keys))
     add_proxy_routes(app, settings)
     install_openapi(app, PROXY_ROUTES)
+    install_playground(app)
     return app

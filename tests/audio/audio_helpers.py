@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import av
 import numpy as np
+from support import JFK_SENTENCE as JFK_SENTENCE  # re-exported: the audio tests import both from here
+from support import normalise as normalise
 
 RATE = 16_000
-JFK_SENTENCE = (
-    "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
-)
-
-
-def normalise(text: str) -> str:
-    """Lower case, no punctuation, single spaces: what two transcripts of the same words share."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
 def load(source: Path | bytes) -> np.ndarray:
