@@ -10,6 +10,7 @@ first if the cache lacks it. Every path runs once per round, the rounds interlea
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -48,6 +49,7 @@ CLIENTS = 32
 
 def compare(cache_dir: Path, repetitions: int, threads: int | None = None) -> dict[str, Any]:
     threads = threads or physical_cores()
+    started = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_average": os.getloadavg()}
     entry = catalogue.lookup(MODEL)
     assert entry is not None
     if not catalogue.is_present(entry, cache_dir):
@@ -73,6 +75,7 @@ def compare(cache_dir: Path, repetitions: int, threads: int | None = None) -> di
         memory = stack.memory()
     base = {batch: rates["sentence-transformers, direct"][batch]["median"] for batch in ("1", "32")}
     return {
+        **started,
         "model": MODEL,
         "threads": threads,
         "repetitions": repetitions,

@@ -319,8 +319,9 @@ def _embeddings(e: dict[str, Any] | None) -> list[str]:
     lines = ["", "## Embeddings (all-MiniLM-L6-v2, 384 dimensions)", ""]
     if "error" in e:
         return [*lines, f"Not measured: {e['error']}"]
+    when = f"Measured {e['when']} (load average {_load(e.get('load_average'))} at its start). " if "when" in e else ""
     lines += [
-        f"{e['sentences']} sentences of 10–16 tokens, {e['threads']} threads for every engine, "
+        f"{when}{e['sentences']} sentences of 10–16 tokens, {e['threads']} threads for every engine, "
         f"{e['repetitions']} interleaved rounds. Batch 1: one sentence per call; batch 32: 32 per call. "
         "× ST: over sentence-transformers' `encode(..., normalize_embeddings=True)` in the same run.",
         "",
