@@ -306,8 +306,9 @@ EMBEDDING_ENGINE_CHOICE = (
     "test sentence): PyTorch through sentence-transformers (the baseline), llama.cpp on a GGUF converted "
     "with llama.cpp's own converter (f32, f16; q8_0 at cosine 0.9995), and ONNX Runtime on a graph exported "
     "from the same weights with pooling and normalisation inside it. Measured side by side in one process, "
-    "interleaved (services/text/README.md has the figures): ONNX Runtime ran several times faster than both "
-    "at batch 1 and 32, llama.cpp about level with PyTorch. ONNX Runtime is the engine: it adds ONNX Runtime "
+    "interleaved (`python -m bench.embedding_engines`; services/text/README.md has the figures): ONNX Runtime "
+    "ran several times faster than both at batch 1 and 32, llama.cpp no faster than PyTorch at batch 32. "
+    "ONNX Runtime is the engine: it adds ONNX Runtime "
     "and tokenizers (about 90 MB) to the text service, where llama.cpp would add nothing but be slower."
 )
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .schemas import audio, image, text
+from .schemas import audio, embeddings, image, text
 
 
 class Modality(StrEnum):
@@ -148,8 +148,11 @@ MODALITIES: tuple[ModalitySpec, ...] = (
             Route("/v1/function-calling", "createFunctionCall",
                   "Pick a tool and its arguments for the conversation (Nexa's route)", "json",
                   text.FunctionCallingRequest, text.ChatCompletionResponse, Capability.TOOLS, streams=True),
+            Route("/v1/embeddings", "createEmbedding",
+                  "Embed text or token ids as vectors (OpenAI's route)", "json",
+                  embeddings.EmbeddingRequest, embeddings.EmbeddingResponse, Capability.EMBEDDINGS),
         ),
-        "completions, chat and function calling", onnx=True, extras=("onnx",),
+        "completions, chat, function calling and embeddings", onnx=True, extras=("onnx", "embeddings"),
     ),
     ModalitySpec(
         Modality.IMAGE, "tiny-sd", 8002, (507,),

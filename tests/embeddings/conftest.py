@@ -4,7 +4,9 @@ and clients of the real text service and of a router in front of it."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -70,16 +72,39 @@ def embed_router_url(supervisor: Supervisor, embed_url: str) -> str:
     return start_ready(supervisor, router_spec({"text": embed_url}, name="embeddings-router"))
 
 
+MATRYOSHKA = "minilm-matryoshka"
+
+
 @pytest.fixture(scope="session")
-def limited_url(supervisor: Supervisor, embedding_model: Path) -> str:
-    """A private text service with small request limits and truncation turned on."""
+def matryoshka_model(embedding_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built model as a local folder whose manifest declares Matryoshka sizes (MiniLM is not
+    trained for them: this checks the mechanism, shortening and renormalising, not the quality)."""
+    folder = tmp_path_factory.mktemp("models") / MATRYOSHKA
+    shutil.copytree(embedding_model, folder)
+    manifest = json.loads((folder / "nexa_embedding.json").read_text())
+    (folder / "nexa_embedding.json").write_text(json.dumps({**manifest, "matryoshka_dimensions": [128, 256]}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def limited_url(supervisor: Supervisor, matryoshka_model: Path) -> str:
+    """A private text service with small request limits and truncation turned on, serving the
+    Matryoshka-declaring copy by its path."""
     env = {
         "NEXA_TEXT_MODEL": "smollm2",
+        "NEXA_TEXT_EMBEDDING_MODEL": str(matryoshka_model),
         "NEXA_TEXT_EMBEDDING_MAX_INPUTS": "8",
         "NEXA_TEXT_EMBEDDING_MAX_REQUEST_TOKENS": "600",
         "NEXA_TEXT_EMBEDDING_TRUNCATE": "true",
     }
     return start_ready(supervisor, service_spec("text", env, name="text-embeddings-limited"))
+
+
+@pytest.fixture(scope="session")
+def unbuilt_url(supervisor: Supervisor, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A private text service whose model cache is empty: the embedding model is not built there."""
+    env = {"NEXA_TEXT_MODEL": "smollm2", "NEXA_CACHE": str(tmp_path_factory.mktemp("empty-cache"))}
+    return start_ready(supervisor, service_spec("text", env, name="text-embeddings-unbuilt"))
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import pytest
 from embedding_helpers import PARAPHRASES, SENTENCES, cosine, decode_base64, metric
 
 MODEL = "all-minilm-l6-v2"
+MATRYOSHKA = "minilm-matryoshka"
 pytestmark = pytest.mark.usefixtures("embedding_model")
 
 
@@ -213,18 +214,47 @@ def test_unknown_model(oai: openai.OpenAI) -> None:
 def test_limits_from_settings(limited_url: str, reference: Any) -> None:
     client = openai.OpenAI(base_url=limited_url + "/v1", api_key="x", timeout=120.0, max_retries=0)
     with pytest.raises(openai.BadRequestError) as caught:
-        client.embeddings.create(model=MODEL, input=["a"] * 9)
+        client.embeddings.create(model=MATRYOSHKA, input=["a"] * 9)
     assert _error(caught.value)["code"] == "too_many_inputs"
     long = "word " * 300  # cut to 256 tokens here (truncation is on)
     with pytest.raises(openai.APIStatusError) as too_big:
-        client.embeddings.create(model=MODEL, input=[long, long, long])
+        client.embeddings.create(model=MATRYOSHKA, input=[long, long, long])
     assert too_big.value.status_code == 413
     assert "768 tokens" in _error(too_big.value)["message"]
     # Truncated as sentence-transformers truncates (to its max_seq_length of 256).
-    response = client.embeddings.create(model=MODEL, input=long, encoding_format="float")
+    response = client.embeddings.create(model=MATRYOSHKA, input=long, encoding_format="float")
     assert response.usage.prompt_tokens == 256
     want = reference.encode([long], normalize_embeddings=True)[0]
     assert cosine(response.data[0].embedding, want) >= 0.99
+
+
+def test_dimensions_shorten_only_to_declared_sizes(limited_url: str) -> None:
+    client = openai.OpenAI(base_url=limited_url + "/v1", api_key="x", timeout=120.0, max_retries=0)
+    full = np.array(
+        client.embeddings.create(model=MATRYOSHKA, input="a cat", encoding_format="float").data[0].embedding
+    )
+    for size in (128, 256):
+        short = client.embeddings.create(model=MATRYOSHKA, input="a cat", dimensions=size, encoding_format="float")
+        vector = np.array(short.data[0].embedding)
+        assert vector.shape == (size,)
+        np.testing.assert_allclose(vector, full[:size] / np.linalg.norm(full[:size]), atol=1e-5)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.embeddings.create(model=MATRYOSHKA, input="a cat", dimensions=100)
+    message = _error(caught.value)["message"]
+    assert "384-dimensional" in message and "128, 256" in message
+
+
+def test_a_model_not_built_is_404_not_pulled_and_chat_still_works(unbuilt_url: str) -> None:
+    client = openai.OpenAI(base_url=unbuilt_url + "/v1", api_key="x", timeout=120.0, max_retries=0)
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.embeddings.create(model=MODEL, input="hello")
+    error = _error(caught.value)
+    assert error["code"] == "model_not_pulled"
+    assert f"nexa pull {MODEL}" in error["message"]
+    card = next(c for c in httpx.get(unbuilt_url + "/v1/models").json()["data"] if c["id"] == MODEL)
+    assert card["state"] == "available"
+    chat = client.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "Hi"}], max_tokens=4)
+    assert chat.choices[0].message.content is not None
 
 
 def test_through_the_router(router_oai: openai.OpenAI, oai: openai.OpenAI, embed_router_url: str) -> None:

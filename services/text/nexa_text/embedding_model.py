@@ -52,11 +52,23 @@ def reject_embedding_model(model: str | None) -> None:
             raise wrong_route(model, entry)
 
 
+def _display_name(source: str) -> str:
+    if not source:
+        return ""
+    try:
+        return catalogue.find(source).name
+    except ModelError:
+        return Path(source).name or source
+
+
 class EmbeddingModel:
     """One embedding model: its state for `/v1/models`, and its batcher once loaded."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
-        self.name = settings.embedding_model
+        self.source = settings.embedding_model
+        """The setting: a catalogue name or a folder's path."""
+        self.name = _display_name(self.source)
+        """What requests name it by and answers call it: the catalogue name, or the folder's name."""
         self.settings = settings
         self._metrics = EmbeddingMetrics(registry) if self.name else None
         self.state: Literal["loaded", "loading", "available", "failed"] = "available"
@@ -75,7 +87,7 @@ class EmbeddingModel:
         if not self.enabled:
             return
         try:
-            catalogue.resolve(self.name, self.settings.cache_dir)
+            catalogue.resolve(self.source, self.settings.cache_dir)
         except ModelError as exc:
             log.info("embedding model %s is not loaded at start: %s", self.name, exc)
             return
@@ -109,13 +121,16 @@ class EmbeddingModel:
             )
             raise APIError(503, f"Embedding model '{self.name}' cannot be served: {self.detail}.", code="model_failed")
         try:
-            resolved = catalogue.resolve(self.name, self.settings.cache_dir)
+            resolved = catalogue.resolve(self.source, self.settings.cache_dir)
         except ModelNotAvailable as exc:
             # Not an error of the model: it can still be pulled, and the next request will find it.
             raise APIError(404, str(exc), param="model", code="model_not_pulled") from exc
         except ModelError as exc:
             self.state, self.detail = "failed", str(exc)
             raise APIError(503, f"Embedding model '{self.name}' cannot be served: {exc}", code="model_failed") from exc
+        if not resolved.entry.embeddings:
+            self.state, self.detail = "failed", f"'{self.name}' is not an embedding model"
+            raise APIError(503, f"NEXA_TEXT_EMBEDDING_MODEL names {self.detail}.", code="model_failed")
         self.state = "loading"
         started = time.perf_counter()
         try:
