@@ -9,6 +9,7 @@ PyTorch and llama.cpp on CPU at batch 1 and 32.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,9 @@ class EmbeddingEngine:
     """A loaded embedding model. `embed` blocks (call it from a worker thread); the rest is cheap."""
 
     def __init__(self, folder: Path, *, n_threads: int, batch_size: int = 32) -> None:
+        # tokenizers batches on a Rust thread pool sized from this variable when first used; unset,
+        # it takes every core, not the service's thread setting.
+        os.environ.setdefault("RAYON_NUM_THREADS", str(n_threads))
         self.manifest = Manifest.read(folder)
         self.dimensions = self.manifest.dimensions
         self.max_tokens = self.manifest.max_tokens
