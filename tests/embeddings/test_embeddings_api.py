@@ -269,3 +269,33 @@ def test_through_the_router(router_oai: openai.OpenAI, oai: openai.OpenAI, embed
     operation = document["paths"]["/v1/embeddings"]["post"]
     assert operation["operationId"] == "createEmbedding"
     assert "EmbeddingRequest" in str(operation["requestBody"])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"input": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # nesting far beyond any parser's comfort
+        '{"input": "caf\u00e9"}'.encode("latin-1"),  # invalid UTF-8
+        b'{"input": [' + b"9" * 5000 + b"]}",  # an integer beyond int parsing limits
+        b'{"input": [1e999]}',
+        b'{"input": NaN}',
+        b'{"input": "x",}',
+        b"\x00\x01\x02",
+        b"",
+        b"null",
+        b"[]",
+        b'{"input": ["x"], "input": 5}',
+        b'{"input": [' + b'"a", ' * 2048 + b'"a"]}',  # one input over the limit of 2048
+        b'{"input": [[' + b"1, " * 70_000 + b"1]]}",  # one token-id list far over the context
+    ],
+)
+def test_hostile_bodies_are_400s(http: httpx.Client, raw: bytes) -> None:
+    answer = http.post("/v1/embeddings", content=raw, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text[:300]
+    assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_a_huge_text_is_refused_without_embedding_it(http: httpx.Client) -> None:
+    answer = http.post("/v1/embeddings", json={"model": MODEL, "input": "word " * 300_000})
+    assert answer.status_code == 400
+    assert "300002 tokens" in answer.json()["error"]["message"]
