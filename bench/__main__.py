@@ -142,7 +142,7 @@ def main() -> None:
         text_settings, audio_settings = TextSettings(), AudioSettings()
 
         def single_stream() -> dict[str, Any]:
-            direct = text.DirectLlama(gguf, text_settings.n_ctx, text_settings.n_threads)
+            direct = text.DirectLlama(gguf, text_settings.n_ctx, text_settings.threads)
             try:
                 return text.single_stream(direct, text_url, router_url, reps)
             finally:
@@ -159,7 +159,7 @@ def main() -> None:
         def audio() -> dict[str, Any]:
             figures = {
                 "compute_type": audio_settings.resolved_compute_type(),
-                "cpu_threads": audio_settings.cpu_threads,
+                "cpu_threads": audio_settings.threads,
                 "vad": audio_settings.vad,
             }
             return media.audio(whisper, AUDIO_FILE, figures, audio_url, router_url, reps)
@@ -183,7 +183,7 @@ def main() -> None:
             results,
             out,
             "engines",
-            lambda: engines.compare(gguf, text_settings.n_ctx, text_settings.n_threads, max(2, reps // 2)),
+            lambda: engines.compare(gguf, text_settings.n_ctx, text_settings.threads, max(2, reps // 2)),
         )
         _section(results, out, "audio", audio)
         _section(results, out, "image", lambda: media.image(pipeline, threads, image_url, router_url, reps))

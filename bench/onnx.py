@@ -70,7 +70,7 @@ def _direct_in_subprocess(backend: str, path: Path, repetitions: int, threads: i
 
 
 def _through_service(backend: str, cache_dir: Path, repetitions: int, threads: int) -> dict[str, Any]:
-    env = {"NEXA_TEXT_MODEL": MODELS[backend], "NEXA_CACHE": str(cache_dir), "NEXA_TEXT_N_THREADS": str(threads)}
+    env = {"NEXA_TEXT_MODEL": MODELS[backend], "NEXA_CACHE": str(cache_dir), "NEXA_TEXT_THREADS": str(threads)}
     with tempfile.TemporaryDirectory() as logs, Supervisor(Path(logs)) as supervisor:
         stack = Stack(supervisor)
         url = stack.start("text", "nexa_text", "NEXA_TEXT_", env)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 
 from nexa_cli.supervisor import ProcessSpec, Supervisor, free_port, python_module
+from nexa_common.modalities import MODALITIES as TABLE
+from nexa_common.modalities import spec
 
-MODALITIES = ("text", "image", "audio")
+MODALITIES = tuple(s.name for s in TABLE)
 # What whisper hears in ../shared/data/jfk.flac (the seed's example).
 JFK_SENTENCE = (
     "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
@@ -24,10 +26,11 @@ def normalise(text: str) -> str:
 def service_spec(modality: str, env: dict[str, str] | None = None, name: str | None = None) -> ProcessSpec:
     """`python -m nexa_<modality>` on a free 127.0.0.1 port."""
     port = free_port()
-    prefix = f"NEXA_{modality.upper()}_"
+    service = spec(modality)
+    prefix = service.env_prefix
     full_env = {prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port), prefix + "LOG_JSON": "false"}
     full_env.update(env or {})
-    return ProcessSpec(name or f"{modality}-service", python_module(f"nexa_{modality}"), port, full_env)
+    return ProcessSpec(name or f"{modality}-service", python_module(service.package), port, full_env)
 
 
 def router_spec(
@@ -37,8 +40,8 @@ def router_spec(
     port = free_port()
     full_env = {"NEXA_ROUTER_HOST": "127.0.0.1", "NEXA_ROUTER_PORT": str(port), "NEXA_ROUTER_LOG_JSON": "false"}
     # An empty value, not a missing one: the test process may have NEXA_ROUTER_* set for other reasons.
-    for modality in MODALITIES:
-        full_env[f"NEXA_ROUTER_{modality.upper()}_URL"] = upstreams.get(modality, "")
+    for service in TABLE:
+        full_env[service.router_url_env] = upstreams.get(service.name, "")
     full_env.update(env or {})
     return ProcessSpec(name, python_module("nexa_router"), port, full_env, ready_path=ready_path)
 

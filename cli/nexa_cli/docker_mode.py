@@ -23,7 +23,8 @@ from types import FrameType
 import httpx
 
 from nexa_common import catalogue
-from nexa_common.catalogue import LocalSource, Modality, ModelError
+from nexa_common.catalogue import LocalSource, ModelError
+from nexa_common.modalities import MODALITIES, Modality
 
 COMPOSE_FILE = "compose.yaml"
 CUDA_FILE = "compose.cuda.yaml"
@@ -116,11 +117,11 @@ def stack_for(
     models: dict[Modality, str], *, host: str, port: int, gpu: bool, n_ctx: int | None, directory: Path
 ) -> Stack:
     env = {"NEXA_HOST": host, "NEXA_PORT": str(port), "NEXA_LOG_JSON": "false"}
-    for modality in Modality:
-        if modality in models:
-            env[f"NEXA_{modality.value.upper()}_MODEL"] = models[modality]
+    for service in MODALITIES:
+        if service.modality in models:
+            env[f"{service.env_prefix}MODEL"] = models[service.modality]
         else:
-            env[f"NEXA_ROUTER_{modality.value.upper()}_URL"] = ""  # the router answers 503 for it at once
+            env[service.router_url_env] = ""  # the router answers 503 for it at once
     if n_ctx:
         env["NEXA_TEXT_N_CTX"] = str(n_ctx)
     return Stack(directory, [m.value for m in models], env, gpu=gpu)

@@ -11,14 +11,15 @@ from pathlib import Path
 from types import FrameType
 
 from nexa_common import catalogue
-from nexa_common.catalogue import Backend, BuiltSource, CatalogueEntry, Modality, ModelError
+from nexa_common.catalogue import Backend, BuiltSource, CatalogueEntry, ModelError
+from nexa_common.modalities import MODALITIES, Modality, spec
 from nexa_common.settings import default_cache_dir
 
 from .catalogue_cmds import build
 from .supervisor import ProcessSpec, StartupError, Supervisor, free_port, log_tail, python_module
 
-# Modalities whose service has an ONNX Runtime backend in this build.
-ONNX_MODALITIES: tuple[Modality, ...] = (Modality.TEXT,)
+# Modalities whose service has an ONNX Runtime backend in this build (the modality table says).
+ONNX_MODALITIES: tuple[Modality, ...] = tuple(s.modality for s in MODALITIES if s.onnx)
 # `nexa server onnx` with no model names.
 ONNX_DEFAULTS = {Modality.TEXT: "smollm2-onnx"}
 
@@ -99,32 +100,33 @@ def _ensure_present(entry: CatalogueEntry, name: str, cache_dir: Path) -> None:
     if isinstance(entry.source, BuiltSource) and not catalogue.is_present(entry, cache_dir):
         build(entry, cache_dir)
     catalogue.resolve(name, cache_dir)
-    package = f"nexa_{entry.modality.value}"
-    if importlib.util.find_spec(package) is None:
+    service = spec(entry.modality)
+    if importlib.util.find_spec(service.package) is None:
         raise ModelError(
-            f"'{name}' needs the {entry.modality.value} service, which is not installed "
-            f"(pip install nexa-{entry.modality.value}, or `make install` in the repository)."
+            f"'{name}' needs the {service.name} service, which is not installed "
+            f"(pip install {service.distribution}, or `make install` in the repository)."
         )
 
 
 def service_specs(p: Plan, *, reload: bool, n_ctx: int | None) -> list[ProcessSpec]:
     specs = []
     for modality, model in p.models.items():
-        prefix = f"NEXA_{modality.value.upper()}_"
+        service = spec(modality)
+        prefix = service.env_prefix
         port = free_port()
         env = {prefix + "MODEL": model, prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port)}
         if modality is Modality.TEXT and n_ctx:
             env[prefix + "N_CTX"] = str(n_ctx)
         if modality is Modality.TEXT and p.embedding:
             env[prefix + "EMBEDDING_MODEL"] = p.embedding
-        argv = python_module(f"nexa_{modality.value}", *(["--reload"] if reload else []))
-        specs.append(ProcessSpec(modality.value, argv, port, env))
+        argv = python_module(service.package, *(["--reload"] if reload else []))
+        specs.append(ProcessSpec(service.name, argv, port, env))
     return specs
 
 
 def router_spec(services: list[ProcessSpec], host: str, port: int, reload: bool) -> ProcessSpec:
     env = {"NEXA_ROUTER_HOST": host, "NEXA_ROUTER_PORT": str(port)}
-    env.update({f"NEXA_ROUTER_{s.name.upper()}_URL": s.url for s in services})
+    env.update({spec(s.name).router_url_env: s.url for s in services})
     argv = python_module("nexa_router", *(["--reload"] if reload else []))
     return ProcessSpec("router", argv, port, env, host=host)
 

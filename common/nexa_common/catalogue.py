@@ -342,7 +342,11 @@ def resolve(name_or_path: str, cache_dir: Path) -> ResolvedModel:
     ModelNotAvailable (saying where the model comes from and how to supply it) when it is known
     but not present.
     """
-    entry = find(name_or_path)
+    return locate(find(name_or_path), cache_dir)
+
+
+def locate(entry: CatalogueEntry, cache_dir: Path) -> ResolvedModel:
+    """Where an entry's model is on this machine; raises ModelNotAvailable (saying how to get it)."""
     source = entry.source
     if isinstance(source, LocalSource):
         return ResolvedModel(entry, source.path)

@@ -14,7 +14,7 @@ from nexa_common.service import install_common
 from .metrics import RouterMetrics
 from .openapi import install_openapi
 from .playground import install_playground
-from .routes import PROXY_ROUTES, add_proxy_routes
+from .routes import add_proxy_routes
 from .settings import Settings
 from .status import add_status_routes
 from .upstreams import close_upstreams, open_upstreams
@@ -57,6 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = RouterMetrics(registry)
     add_status_routes(app, keys_required=bool(settings.api_keys))
     add_proxy_routes(app, settings)
-    install_openapi(app, PROXY_ROUTES)
+    install_openapi(app)
     install_playground(app)
     return app

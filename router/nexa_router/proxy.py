@@ -15,8 +15,8 @@ from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from nexa_common.catalogue import Modality
 from nexa_common.errors import APIError, error_body
+from nexa_common.modalities import Modality
 
 from . import upstreams as errors
 from .upstreams import Upstream

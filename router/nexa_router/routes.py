@@ -1,4 +1,5 @@
-"""The public /v1 routes: each declared explicitly with its wire types, each forwarding raw bytes.
+"""The public /v1 routes of the modality table: each declared explicitly with its wire types, each
+forwarding raw bytes to the service of its modality.
 
 Declaring every route (rather than one catch-all) keeps the OpenAPI document complete, and unknown
 paths answer 404 at the router instead of being sent on.
@@ -7,81 +8,24 @@ paths answer 404 at the router instead of being sent on.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
 
-from nexa_common.catalogue import Modality
 from nexa_common.errors import error_responses
-from nexa_common.schemas import audio, embeddings, image, text
+from nexa_common.modalities import Modality, ModalitySpec, Route, all_routes
 
 from .auth import require_api_key
 from .proxy import forward
 from .settings import Settings
 
-BodyKind = Literal["json", "multipart", "none"]
-
-
-@dataclass(frozen=True)
-class ProxyRoute:
-    path: str
-    modality: Modality
-    operation_id: str
-    summary: str
-    body: BodyKind
-    request_model: type[BaseModel] | None
-    response_model: Any
-    limit_setting: str = "max_json_body_bytes"
-    method: str = "POST"
-    streams: bool = False
-    """Answers server-sent events when the request says `"stream": true`."""
-
-
-# What a forwarded request may answer: the service's own errors (400, 429, 503 while loading, 507
-# when image storage is full) and the router's (401, 413, 502, 503, 504).
+# What a forwarded request may answer: the service's own errors (400, 429, 503 while loading, and the
+# modality's extra ones, such as 507 when image storage is full) and the router's (401, 413, 502, 503, 504).
 _ERRORS = (400, 401, 413, 429, 500, 502, 503, 504)
-_EXTRA_ERRORS = {Modality.TEXT: (), Modality.IMAGE: (507,), Modality.AUDIO: (415,)}
-
-PROXY_ROUTES: tuple[ProxyRoute, ...] = (
-    ProxyRoute("/v1/completions", Modality.TEXT, "createCompletion",
-               "Continue a prompt (the seed's `result` and OpenAI's `choices`)", "json",
-               text.CompletionRequest, text.CompletionResponse, streams=True),
-    ProxyRoute("/v1/chat/completions", Modality.TEXT, "createChatCompletion",
-               "Answer a conversation, optionally with tools", "json",
-               text.ChatCompletionRequest, text.ChatCompletionResponse, streams=True),
-    ProxyRoute("/v1/function-calling", Modality.TEXT, "createFunctionCall",
-               "Pick a tool and its arguments for the conversation (the seed's route)", "json",
-               text.FunctionCallingRequest, text.ChatCompletionResponse, streams=True),
-    ProxyRoute("/v1/embeddings", Modality.TEXT, "createEmbedding",
-               "Embed text or token ids as vectors (OpenAI's route)", "json",
-               embeddings.EmbeddingRequest, embeddings.EmbeddingResponse),
-    ProxyRoute("/v1/txt2img", Modality.IMAGE, "createTxt2Img",
-               "Generate an image from a prompt (the seed's route)", "json",
-               image.Txt2ImgRequest, image.ImageResponse),
-    ProxyRoute("/v1/img2img", Modality.IMAGE, "createImg2Img",
-               "Transform an input image according to a prompt (the seed's route)", "json",
-               image.Img2ImgRequest, image.ImageResponse, limit_setting="max_img2img_body_bytes"),
-    ProxyRoute("/v1/images/generations", Modality.IMAGE, "createImage",
-               "Generate images from a prompt (OpenAI's route)", "json",
-               image.ImagesGenerationRequest, image.ImagesResponse),
-    ProxyRoute("/v1/images/files/{name}", Modality.IMAGE, "getImageFile",
-               "Download a generated image (the `url` of an image answer)", "none",
-               None, None, method="GET"),
-    ProxyRoute("/v1/audio/transcriptions", Modality.AUDIO, "createTranscription",
-               "Transcribe an audio file", "multipart",
-               None, audio.TranscriptionResponse | audio.VerboseTranscriptionResponse,
-               limit_setting="max_audio_body_bytes"),
-    ProxyRoute("/v1/audio/translations", Modality.AUDIO, "createTranslation",
-               "Translate an audio file into English text", "multipart",
-               None, audio.TranscriptionResponse | audio.VerboseTranscriptionResponse,
-               limit_setting="max_audio_body_bytes"),
-)  # fmt: skip
 
 
-def _responses(route: ProxyRoute) -> dict[int | str, dict[str, Any]]:
+def _responses(spec: ModalitySpec, route: Route) -> dict[int | str, dict[str, Any]]:
     if route.body == "none":
         responses = error_responses(400, 401, 404, 500, 502, 503, 504)
         responses[200] = {
@@ -89,7 +33,7 @@ def _responses(route: ProxyRoute) -> dict[int | str, dict[str, Any]]:
             "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
         }
         return dict(responses)
-    responses = dict(error_responses(*_ERRORS, *_EXTRA_ERRORS[route.modality]))
+    responses = dict(error_responses(*_ERRORS, *spec.extra_errors))
     if route.streams:
         responses[200] = {
             "description": 'JSON; with `"stream": true`, server-sent events, one chunk per `data:` line, then '
@@ -104,8 +48,7 @@ def _responses(route: ProxyRoute) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-def _handler(route: ProxyRoute, settings: Settings) -> Callable[..., Awaitable[Response]]:
-    modality = route.modality
+def _handler(modality: Modality, route: Route, settings: Settings) -> Callable[..., Awaitable[Response]]:
     limit: int = getattr(settings, route.limit_setting)
     setting = f"NEXA_ROUTER_{route.limit_setting.upper()}"
     stream_body = route.body == "multipart"
@@ -125,19 +68,20 @@ def _handler(route: ProxyRoute, settings: Settings) -> Callable[..., Awaitable[R
 
 
 def add_proxy_routes(app: FastAPI, settings: Settings) -> None:
+    """Every route of the modality table, forwarded to the service of its modality."""
     # Without keys the check is left out entirely: nothing to run per request, and the document
     # then (rightly) declares no security.
     v1 = APIRouter(dependencies=[Depends(require_api_key)] if settings.api_keys else [])
-    for route in PROXY_ROUTES:
+    for spec, route in all_routes():
         v1.add_api_route(
             route.path,
-            _handler(route, settings),
+            _handler(spec.modality, route, settings),
             methods=[route.method],
             operation_id=route.operation_id,
             summary=route.summary,
-            tags=[route.modality.value],
+            tags=[spec.name],
             response_model=route.response_model,
             response_class=Response if route.body == "none" else JSONResponse,
-            responses=_responses(route),
+            responses=_responses(spec, route),
         )
     app.include_router(v1)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from nexa_common.catalogue import Modality
+from nexa_common.modalities import MODALITIES, Modality
 from nexa_common.settings import ComponentSettings
 
 MIB = 1024 * 1024
@@ -19,12 +20,9 @@ class Settings(ComponentSettings):
     port: int = 8000
     """Port the router binds to (the public API)."""
 
-    text_url: str = ""
-    """Base URL of the text service (e.g. http://127.0.0.1:8001); empty: text routes answer 503."""
-    image_url: str = ""
-    """Base URL of the image service (e.g. http://127.0.0.1:8002); empty: image routes answer 503."""
-    audio_url: str = ""
-    """Base URL of the audio service (e.g. http://127.0.0.1:8003); empty: audio routes answer 503."""
+    upstreams: dict[Modality, str] = Field(default_factory=dict)
+    """Base URL of each model service, from `NEXA_ROUTER_<MODALITY>_URL` (e.g. NEXA_ROUTER_TEXT_URL=
+    http://127.0.0.1:8001) for every modality of the table; empty or unset: its routes answer 503."""
 
     # NoDecode: the environment gives "key1,key2", not a JSON list.
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -62,12 +60,27 @@ class Settings(ComponentSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("text_url", "image_url", "audio_url")
+    @model_validator(mode="before")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.strip().rstrip("/")
+    def _upstream_urls(cls, data: Any) -> Any:
+        """`<modality>_url` keyword arguments, else `NEXA_ROUTER_<MODALITY>_URL`, into `upstreams`."""
+        if not isinstance(data, dict):
+            return data
+        urls = dict(data.get("upstreams") or {})
+        for spec in MODALITIES:
+            given = data.pop(f"{spec.name}_url", None)
+            if given is None:
+                given = os.environ.get(spec.router_url_env)
+            if given is not None and spec.modality not in urls:
+                urls[spec.modality] = given
+        data["upstreams"] = urls
+        return data
+
+    @field_validator("upstreams")
+    @classmethod
+    def _no_trailing_slash(cls, value: dict[Modality, str]) -> dict[Modality, str]:
+        return {modality: url.strip().rstrip("/") for modality, url in value.items()}
 
     def upstream_urls(self) -> dict[Modality, str]:
         """The configured services, by modality."""
-        urls = {Modality.TEXT: self.text_url, Modality.IMAGE: self.image_url, Modality.AUDIO: self.audio_url}
-        return {modality: url for modality, url in urls.items() if url}
+        return {modality: url for modality, url in self.upstreams.items() if url}

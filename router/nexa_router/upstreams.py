@@ -8,8 +8,8 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 from prometheus_client import Counter, Gauge
 
-from nexa_common.catalogue import DEFAULTS, Modality
 from nexa_common.errors import APIError
+from nexa_common.modalities import Modality, spec
 
 from .metrics import RouterMetrics
 from .settings import Settings
@@ -71,21 +71,14 @@ async def close_upstreams(upstreams: dict[Modality, Upstream]) -> None:
         await upstream.client.aclose()
 
 
-def env_var(modality: Modality) -> str:
-    return f"NEXA_ROUTER_{modality.value.upper()}_URL"
-
-
 def not_configured(modality: Modality, path: str) -> APIError:
+    row = spec(modality)
     return APIError(
         503,
-        f"No {modality.value} service is configured, so {path} cannot be served. Serve {_a(modality)} model, "
-        f"e.g. `nexa server {DEFAULTS[modality]}`, or point {env_var(modality)} at a running {modality.value} service.",
+        f"No {row.name} service is configured, so {path} cannot be served. Serve {row.article} {row.name} model, "
+        f"e.g. `nexa server {row.default_model}`, or point {row.router_url_env} at a running {row.name} service.",
         code="modality_not_configured",
     )
-
-
-def _a(modality: Modality) -> str:
-    return ("an " if modality.value[0] in "aeiou" else "a ") + modality.value
 
 
 def unreachable(modality: Modality) -> APIError:
@@ -93,7 +86,7 @@ def unreachable(modality: Modality) -> APIError:
     return APIError(
         503,
         f"The {modality.value} service is not reachable (stopped or still starting); retry shortly. "
-        f"It serves {modality.value} models such as `nexa server {DEFAULTS[modality]}`.",
+        f"It serves {modality.value} models such as `nexa server {spec(modality).default_model}`.",
         code="upstream_unavailable",
         headers={"Retry-After": "2"},
     )

@@ -189,7 +189,7 @@ def test_gpu_values_give_each_service_one_gpu(render: Any) -> None:
 
 def test_cpu_values_keep_services_off_gpus(render: Any) -> None:
     rendered: Rendered = render(VALUE_SETS["cpu-only"])
-    threads = {"text": "NEXA_TEXT_N_THREADS", "image": "NEXA_IMAGE_NUM_THREADS", "audio": "NEXA_AUDIO_CPU_THREADS"}
+    threads = {"text": "NEXA_TEXT_THREADS", "image": "NEXA_IMAGE_THREADS", "audio": "NEXA_AUDIO_THREADS"}
     for modality in MODALITIES:
         main = container(rendered.component("Deployment", modality))
         env = env_of(main)

@@ -1,6 +1,6 @@
 """Audio wire types: the form fields of /v1/audio/transcriptions and /translations, and the answers.
 
-The seed passed `beam_size`, `language` and `temperature` as query parameters; OpenAI clients
+Nexa's original routes took `beam_size`, `language` and `temperature` as query parameters; OpenAI clients
 send form fields. Both are accepted; a form field wins over a query parameter.
 """
 

@@ -6,13 +6,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ..modalities import Modality
+
 
 class ModelCard(BaseModel):
     id: str = Field(description="The name to pass as `model`.")
     object: Literal["model"] = "model"
     created: int = Field(description="Unix time the service loaded the model.")
     owned_by: str = "nexa"
-    modality: Literal["text", "image", "audio"] | None = Field(default=None, description="What the model does.")
+    modality: Modality | None = Field(default=None, description="Which service serves the model.")
     backend: str | None = Field(default=None, description="Runtime behind the model (gguf, onnx, ct2, diffusers).")
     capabilities: list[str] | None = Field(default=None, description="What the model serves (e.g. `embeddings`).")
     state: Literal["loaded", "loading", "available", "failed"] | None = Field(

@@ -1,4 +1,4 @@
-"""Image generation wire types: the seed's /v1/txt2img and /v1/img2img, and OpenAI's /v1/images/generations.
+"""Image generation wire types: Nexa's /v1/txt2img and /v1/img2img, and OpenAI's /v1/images/generations.
 
 Hard limits live here (what no deployment accepts); the configured bounds (max size, max steps)
 are checked by the service, which knows its settings.
@@ -18,7 +18,9 @@ class Txt2ImgRequest(BaseModel):
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     negative_prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
-    image_path: str = Field(default="", max_length=4096, description="Ignored by txt2img (the seed sends it empty).")
+    image_path: str = Field(
+        default="", max_length=4096, description="Ignored by txt2img (Nexa's clients send it empty)."
+    )
     cfg_scale: float = Field(default=7.0, ge=0.0, le=30.0, description="Classifier-free guidance scale.")
     width: int = Field(default=256, ge=8, le=4096, multiple_of=8)
     height: int = Field(default=256, ge=8, le=4096, multiple_of=8)

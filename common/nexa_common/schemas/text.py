@@ -1,6 +1,6 @@
-"""Text generation wire types: the seed's requests and responses and OpenAI's, in one set of models.
+"""Text generation wire types: Nexa's requests and responses and OpenAI's, in one set of models.
 
-Seed clients send `max_new_tokens` and `stop_words` and read `result`; OpenAI clients send
+Nexa's clients send `max_new_tokens` and `stop_words` and read `result`; OpenAI clients send
 `max_tokens` and `stop` and read `choices`. Both are accepted and both are answered.
 """
 
@@ -29,7 +29,7 @@ class SamplingParams(BaseModel):
         default=None, ge=1, le=1_000_000, description="Most tokens to generate (OpenAI name)."
     )
     max_new_tokens: int | None = Field(
-        default=None, ge=1, le=1_000_000, description="Most tokens to generate (seed name)."
+        default=None, ge=1, le=1_000_000, description="Most tokens to generate (Nexa's name)."
     )
     temperature: float = Field(default=1.0, ge=0.0, le=2.0, description="0 is greedy decoding.")
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
@@ -42,7 +42,7 @@ class SamplingParams(BaseModel):
         default=None, description="Sequences that end generation (OpenAI name)."
     )
     stop_words: list[Annotated[str, Field(min_length=0, max_length=256)]] | None = Field(
-        default=None, description="Sequences that end generation (seed name)."
+        default=None, description="Sequences that end generation (Nexa's name)."
     )
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="Same seed, same request → same output.")
     stream: bool = Field(default=False, description="Answer as server-sent events.")
@@ -122,7 +122,7 @@ class CompletionResponse(BaseModel):
     model: str
     choices: list[CompletionChoice]
     usage: Usage
-    result: str = Field(description="The generated text (the seed's field).")
+    result: str = Field(description="The generated text (Nexa's field).")
 
 
 class CompletionChunk(BaseModel):
@@ -238,7 +238,7 @@ class ChatCompletionRequest(SamplingParams):
 
 
 class FunctionCallingRequest(ChatCompletionRequest):
-    """The seed's /v1/function-calling request: a chat request that must carry tools."""
+    """Nexa's /v1/function-calling request: a chat request that must carry tools."""
 
     tools: list[Tool] = Field(min_length=1, max_length=128)  # type: ignore[assignment]
 
@@ -247,7 +247,7 @@ class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None
     tool_calls: list[ToolCall] | None = None
-    function_call: FunctionCall | None = Field(default=None, description="The seed's (and OpenAI's legacy) field.")
+    function_call: FunctionCall | None = Field(default=None, description="Nexa's (and OpenAI's legacy) field.")
 
 
 class ChatChoice(BaseModel):

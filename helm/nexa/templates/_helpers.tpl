@@ -223,14 +223,8 @@ livenessProbe:
 {{- end }}
 
 {{/*
-The env var that sets a model service's CPU threads (each engine names it differently).
-*/}}
-{{- define "nexa.threadsEnv" -}}
-{{- get (dict "text" "NEXA_TEXT_N_THREADS" "image" "NEXA_IMAGE_NUM_THREADS" "audio" "NEXA_AUDIO_CPU_THREADS") . }}
-{{- end }}
-
-{{/*
-The model services this chart knows, in a fixed order.
+The model services this chart knows, in a fixed order: the modality table of nexa_common
+(common/nexa_common/modalities.py); tests/unit/test_modalities.py checks that they agree.
 */}}
 {{- define "nexa.modalities" -}}
 text image audio

@@ -80,12 +80,16 @@ class WhisperEngine:
             str(model_dir),
             device=settings.device,
             compute_type=settings.resolved_compute_type(),
-            cpu_threads=settings.cpu_threads,
+            cpu_threads=settings.threads,
             # One CTranslate2 worker per admitted request, so concurrent requests really run in parallel.
             num_workers=settings.max_concurrency,
             local_files_only=True,
         )
         self._vad = settings.vad
+        self.slots = settings.max_concurrency
+
+    def close(self) -> None:
+        del self._model
 
     @property
     def languages(self) -> list[str]:

@@ -1,10 +1,9 @@
-"""The audio service's own metrics, registered on the app's registry (next to the HTTP ones)."""
+"""The audio service's own metrics, registered on the app's registry (next to the HTTP ones and the
+kit's queue gauges, `nexa_audio_queue_depth` and `nexa_audio_running`)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-from nexa_common.admission import AdmissionQueue
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from .engine import Transcript
 
@@ -12,7 +11,7 @@ _RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 
 
 class AudioMetrics:
-    def __init__(self, registry: CollectorRegistry, queue: AdmissionQueue) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "nexa_audio_requests",
             "Transcription and translation requests, by task and outcome",
@@ -28,10 +27,6 @@ class AudioMetrics:
             buckets=_RTF_BUCKETS,
             registry=registry,
         )
-        queue_depth = Gauge("nexa_audio_queue_depth", "Requests waiting for the model", registry=registry)
-        queue_depth.set_function(lambda: queue.waiting)
-        running = Gauge("nexa_audio_running", "Requests being transcribed", registry=registry)
-        running.set_function(lambda: queue.running)
 
     def observe(self, transcript: Transcript) -> None:
         self.audio_seconds.inc(transcript.duration)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,14 +16,14 @@ from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
 from nexa_common.errors import APIError, error_responses
+from nexa_common.kit.cancellation import CLIENT_CLOSED, in_thread, while_connected
 from nexa_common.schemas.audio import TranscriptionForm, TranscriptionResponse, VerboseTranscriptionResponse
 
-from .cancellation import in_thread, while_connected
 from .decode import UndecodableAudio
-from .engine import Task, Transcript
+from .engine import Task, Transcriber, Transcript
 from .formats import render
 from .params import NOTICE_HEADER, QueryParams, plan
-from .state import audio_state
+from .state import AudioState, AudioStateDep
 from .upload import receive_upload
 
 log = logging.getLogger("nexa.audio")
@@ -67,32 +67,44 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _serve(request: Request, query: QueryParams, task: Task) -> Response:
-    state = audio_state(request)
-    if state.status is None or state.engine is None or state.upload_dir is None:
-        if state.status is not None:
-            state.status.require_ready()  # says why: still loading, or failed and how
-        raise APIError(503, "The service is starting; retry shortly.", headers={"Retry-After": "2"})
-    engine = state.engine
+def _undecodable() -> APIError:
+    return APIError(
+        400,
+        "The uploaded file is not decodable audio. Send a format FFmpeg reads, such as wav, flac, mp3, ogg, "
+        "m4a or webm.",
+        param="file",
+        code="invalid_audio",
+    )
+
+
+async def _serve(request: Request, state: AudioState, query: QueryParams, task: Task) -> Response:
+    model = state.pool.get()
+    # Says why not before reading the upload: still loading, or failed and how.
+    engine = cast(Transcriber, model.require_ready())
+    assert state.upload_dir is not None
+    transcript: Transcript | None = None
     try:
         async with receive_upload(request, state.upload_dir, state.max_file_bytes) as upload:
-            request_plan = plan(upload.fields, query, task, engine, state.status.entry.name)
+            request_plan = plan(upload.fields, query, task, engine, model.name)
 
             async def job(cancel: threading.Event) -> Transcript:
-                async with state.queue.slot():
-                    return await in_thread(lambda c: engine.transcribe(upload.path, request_plan.options, c), cancel)
+                async with state.pool.slot(model) as lease:
+                    whisper = cast(Transcriber, lease.engine)
+                    try:
+                        return await in_thread(
+                            lambda c: whisper.transcribe(upload.path, request_plan.options, c), cancel
+                        )
+                    except UndecodableAudio:
+                        # The upload's fault, not the engine's: answered inside the slot as such.
+                        raise _undecodable() from None
 
-            transcript = await while_connected(request, job)
+            cancel = threading.Event()
+            transcript = await while_connected(request, job(cancel), cancel)
     except ClientDisconnect:
-        transcript = None
-    except UndecodableAudio:
-        raise APIError(
-            400,
-            "The uploaded file is not decodable audio. Send a format FFmpeg reads, such as wav, flac, mp3, ogg, "
-            "m4a or webm.",
-            param="file",
-            code="invalid_audio",
-        ) from None
+        pass
+    except APIError as exc:
+        if exc.status != CLIENT_CLOSED:
+            raise
     if transcript is None or transcript.cancelled:
         log.info("client disconnected; transcription stopped", extra={"fields": {"task": task}})
         state.metrics.requests.labels(task, "cancelled").inc()
@@ -104,10 +116,10 @@ async def _serve(request: Request, query: QueryParams, task: Task) -> Response:
     )
 
 
-async def _counted(request: Request, query: QueryParams, task: Task) -> Response:
-    requests = audio_state(request).metrics.requests
+async def _counted(request: Request, state: AudioState, query: QueryParams, task: Task) -> Response:
+    requests = state.metrics.requests
     try:
-        return await _serve(request, query, task)
+        return await _serve(request, state, query, task)
     except RequestValidationError:
         requests.labels(task, "client_error").inc()
         raise
@@ -120,18 +132,18 @@ async def _counted(request: Request, query: QueryParams, task: Task) -> Response
         raise
 
 
-SeedQuery = Annotated[QueryParams, Query()]
+LegacyQuery = Annotated[QueryParams, Query()]
 
 
 @router.post("/v1/audio/transcriptions", response_model=None, responses=_RESPONSES, openapi_extra=_form_schema())
-async def transcriptions(request: Request, query: SeedQuery) -> Response:
+async def transcriptions(request: Request, state: AudioStateDep, query: LegacyQuery) -> Response:
     """Transcribe audio into text in its own language. Parameters come as form fields (OpenAI) or as the
-    seed's query parameters `beam_size`, `language`, `temperature`; a form field wins."""
-    return await _counted(request, query, "transcribe")
+    query parameters `beam_size`, `language`, `temperature` of Nexa's original route; a form field wins."""
+    return await _counted(request, state, query, "transcribe")
 
 
 @router.post("/v1/audio/translations", response_model=None, responses=_RESPONSES, openapi_extra=_form_schema())
-async def translations(request: Request, query: SeedQuery) -> Response:
+async def translations(request: Request, state: AudioStateDep, query: LegacyQuery) -> Response:
     """Translate speech into English text. An English-only model transcribes English audio instead (and says so
     in the `X-Nexa-Notice` header); a non-English `language` with such a model is a 400."""
-    return await _counted(request, query, "translate")
+    return await _counted(request, state, query, "translate")

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from nexa_common.settings import ServiceSettings, physical_cores
+from nexa_common.modalities import Modality, spec
+from nexa_common.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NEXA_AUDIO_")
+    deprecated_names: ClassVar[dict[str, str]] = {"cpu_threads": "threads"}
 
-    port: int = 8003
+    port: int = spec(Modality.AUDIO).port
     """Port the service binds to."""
-    model: str = "whisper-tiny.en"
+    model: str = spec(Modality.AUDIO).default_model
     """Catalogue name or local CTranslate2 Whisper folder."""
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     """Where CTranslate2 runs the model."""
     compute_type: str | None = None
     """CTranslate2 compute type; unset means int8 on CPU and the model's own type on CUDA."""
-    cpu_threads: int = Field(default_factory=physical_cores, ge=1)
-    """Threads per transcription. Physical cores, not faster-whisper's 4, which oversubscribes small machines."""
     vad: bool = True
     """Skip non-speech with the Silero VAD (faster and fewer hallucinations on silence)."""
     max_upload_mb: float = Field(default=25.0, gt=0)

@@ -1,35 +1,30 @@
-"""What the audio app holds between requests (on `app.state.audio`; nothing at module level)."""
+"""What the audio app holds between requests (on `app.state.service`; nothing at module level)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends
 
-from nexa_common.admission import AdmissionQueue
-from nexa_common.service import ModelStatus
+from nexa_common.kit.service import ServiceState, get_state
 
-from .engine import Transcriber
 from .metrics import AudioMetrics
 from .settings import Settings
 from .upload import MIB
 
 
 @dataclass
-class AudioState:
+class AudioState(ServiceState):
     settings: Settings
-    queue: AdmissionQueue
     metrics: AudioMetrics
-    status: ModelStatus | None = None
-    engine: Transcriber | None = None
     upload_dir: Path | None = None
+    """The service's private upload folder (0700), made at startup."""
 
     @property
     def max_file_bytes(self) -> int:
         return int(self.settings.max_upload_mb * MIB)
 
 
-def audio_state(request: Request) -> AudioState:
-    state: AudioState = request.app.state.audio
-    return state
+AudioStateDep = Annotated[AudioState, Depends(get_state)]

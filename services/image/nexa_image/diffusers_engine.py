@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ import torch
 
 from nexa_common.catalogue import ResolvedModel
 
-from .engine import GenerationJob, GenerationResult
+from .engine import GenerationCancelled, GenerationJob, GenerationResult
 from .settings import Settings
 
 log = logging.getLogger("nexa.image.engine")
@@ -101,6 +102,7 @@ class DiffusersEngine:
 
         self.name = name
         self.device = device
+        self.slots = concurrency
         self.vae_scale_factor = int(getattr(text2image, "vae_scale_factor", 8))
         self._slots: queue.Queue[tuple[Any, Any]] = queue.Queue()
         for index in range(concurrency):
@@ -116,11 +118,11 @@ class DiffusersEngine:
 
     @classmethod
     def load(cls, model: ResolvedModel, settings: Settings) -> DiffusersEngine:
-        torch.set_num_threads(settings.num_threads)
+        torch.set_num_threads(settings.threads)
         device = pick_device(settings.device)
         dtype = pick_dtype(settings.dtype, device)
         pipe = _load_text2image(model.path, settings, dtype).to(device)
-        log.info("loaded %s on %s (%s, %d threads)", model.name, device, dtype, settings.num_threads)
+        log.info("loaded %s on %s (%s, %d threads)", model.name, device, dtype, settings.threads)
         engine = cls(model.name, pipe, device, settings.max_concurrency)
         engine.warm_up()
         return engine
@@ -143,9 +145,21 @@ class DiffusersEngine:
         finally:
             self._slots.put(pair)
 
-    def generate(self, job: GenerationJob) -> GenerationResult:
+    def close(self) -> None:
+        while not self._slots.empty():
+            self._slots.get_nowait()
+
+    def generate(self, job: GenerationJob, cancel: threading.Event | None = None) -> GenerationResult:
         # CPU generators give the same noise for a seed on every device, so a seed means one image.
         generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in job.seeds]
+
+        def step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            # Runs after every denoising step: a client that left stops the loop here, not after the
+            # last step (nor after the VAE decode that would follow).
+            if cancel is not None and cancel.is_set():
+                raise GenerationCancelled(f"stopped after step {step + 1} of {job.steps}")
+            return tensors
+
         common: dict[str, Any] = {
             "prompt": job.prompt,
             "negative_prompt": job.negative_prompt or None,
@@ -154,6 +168,7 @@ class DiffusersEngine:
             "num_images_per_prompt": len(job.seeds),
             "generator": generators,
             "output_type": "pil",
+            "callback_on_step_end": step_end,
         }
         started = time.perf_counter()
         with self._slot() as (txt, img), torch.inference_mode():

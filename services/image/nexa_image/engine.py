@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,11 +34,20 @@ class GenerationResult:
     seconds: float = field(default=0.0)
 
 
+class GenerationCancelled(Exception):
+    """The request's client left: the denoising loop stopped at a step boundary."""
+
+
 class ImageEngine(Protocol):
     name: str
     vae_scale_factor: int
     """Pixels per latent pixel: sizes must be multiples of it (8 for real SD, 2 for tiny-sd)."""
+    slots: int
+    """Generations run at once."""
 
-    def generate(self, job: GenerationJob) -> GenerationResult:
-        """Blocking; called in a worker thread, at most `concurrency` at a time."""
+    def generate(self, job: GenerationJob, cancel: threading.Event | None = None) -> GenerationResult:
+        """Blocking; called in a worker thread, at most `slots` at a time. Raises GenerationCancelled
+        within one denoising step of `cancel` being set."""
         ...
+
+    def close(self) -> None: ...

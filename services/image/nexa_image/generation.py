@@ -1,20 +1,26 @@
-"""One generation request end to end: admission, the engine in a worker thread, PNGs, saved files."""
+"""One generation request end to end: the model's slot, the engine in a worker thread (stopped when
+the client leaves), PNGs, saved files; and the image service's state."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
+import threading
 from dataclasses import dataclass
+from typing import Annotated, cast
 
-from nexa_common.admission import AdmissionQueue
+from fastapi import Depends, Request
+
 from nexa_common.errors import APIError
-from nexa_common.service import ModelStatus
+from nexa_common.kit.cancellation import in_thread, while_connected
+from nexa_common.kit.models import PooledModel
+from nexa_common.kit.service import ServiceState, get_state
 
 from .engine import GenerationJob, ImageEngine
 from .images import encode_png
 from .metrics import ImageMetrics
 from .outputs import OutOfSpace, OutputStore
+from .settings import Settings
 
 log = logging.getLogger("nexa.image.generation")
 
@@ -35,33 +41,38 @@ def seeds_for(seed: int | None, count: int) -> list[int]:
     return [(first + i) % (MAX_SEED + 1) for i in range(count)]
 
 
-class ImageService:
-    def __init__(
-        self,
-        status: ModelStatus,
-        admission: AdmissionQueue,
-        store: OutputStore,
-        metrics: ImageMetrics,
-    ) -> None:
-        self.status = status
-        self.admission = admission
-        self.store = store
-        self.metrics = metrics
-        self.engine: ImageEngine | None = None
+@dataclass
+class ImageState(ServiceState):
+    """What the image app keeps on `app.state.service`."""
 
-    def ready_engine(self) -> ImageEngine:
-        self.status.require_ready()
-        if self.engine is None:  # ready without an engine cannot happen; keep the 503 just in case
-            raise APIError(503, "The image model is not loaded.", code="model_loading")
-        return self.engine
+    settings: Settings
+    metrics: ImageMetrics
+    store: OutputStore
 
-    async def generate(self, job: GenerationJob, *, task: str, save: bool) -> list[GeneratedImage]:
-        engine = self.ready_engine()
-        async with self.admission.slot():
+
+StateDep = Annotated[ImageState, Depends(get_state)]
+
+
+def ready_engine(state: ImageState, requested: str | None) -> tuple[PooledModel, ImageEngine]:
+    """The request's model and its engine (503 while it loads or after it failed)."""
+    model = state.pool.get(requested)
+    return model, cast(ImageEngine, model.require_ready())
+
+
+async def generate(
+    request: Request, state: ImageState, model: PooledModel, job: GenerationJob, *, task: str, save: bool
+) -> list[GeneratedImage]:
+    """Wait for a slot of the model and generate; a client that leaves stops the diffusion loop at the
+    next step, and the slot goes to the next request as soon as it has stopped."""
+    cancel = threading.Event()
+
+    async def work() -> list[GeneratedImage]:
+        async with state.pool.slot(model) as lease:
+            engine = cast(ImageEngine, lease.engine)
             try:
-                return await asyncio.to_thread(self._run, engine, job, task, save)
+                return await in_thread(lambda c: _run(state, engine, job, c, task, save), cancel)
             except OutOfSpace:
-                self.metrics.failures.labels(task).inc()
+                state.metrics.failures.labels(task).inc()
                 log.error("no space left to save a generated image in the output folder")
                 raise APIError(
                     507,
@@ -72,14 +83,19 @@ class ImageService:
             except APIError:
                 raise
             except Exception:
-                self.metrics.failures.labels(task).inc()
+                state.metrics.failures.labels(task).inc()
                 raise
 
-    def _run(self, engine: ImageEngine, job: GenerationJob, task: str, save: bool) -> list[GeneratedImage]:
-        result = engine.generate(job)
-        self.metrics.observe(task, len(result.images), result.steps_run, result.seconds)
-        out = []
-        for image, seed in zip(result.images, job.seeds, strict=True):
-            png = encode_png(image)
-            out.append(GeneratedImage(png, seed, self.store.save(png) if save else None))
-        return out
+    return await while_connected(request, work(), cancel)
+
+
+def _run(
+    state: ImageState, engine: ImageEngine, job: GenerationJob, cancel: threading.Event, task: str, save: bool
+) -> list[GeneratedImage]:
+    result = engine.generate(job, cancel)
+    state.metrics.observe(task, len(result.images), result.steps_run, result.seconds)
+    out = []
+    for image, seed in zip(result.images, job.seeds, strict=True):
+        png = encode_png(image)
+        out.append(GeneratedImage(png, seed, state.store.save(png) if save else None))
+    return out

@@ -1,16 +1,15 @@
-"""The image service's own Prometheus metrics, on the app's registry (HTTP counts come from nexa_common)."""
+"""The image service's own Prometheus metrics, on the app's registry (HTTP counts and the queue gauges
+`nexa_image_queue_depth` and `nexa_image_running` come from nexa_common)."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from nexa_common.admission import AdmissionQueue
-
 _GENERATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
 
 
 class ImageMetrics:
-    def __init__(self, registry: CollectorRegistry, admission: AdmissionQueue) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.images = Counter("nexa_image_images", "Images generated", ["task"], registry=registry)
         self.failures = Counter(
             "nexa_image_generation_failures", "Generations that failed", ["task"], registry=registry
@@ -26,10 +25,6 @@ class ImageMetrics:
         self.steps_per_second = Gauge(
             "nexa_image_steps_per_second", "Denoising steps per second of the last generation", registry=registry
         )
-        queued = Gauge("nexa_image_queue_depth", "Requests waiting for a generation slot", registry=registry)
-        queued.set_function(lambda: admission.waiting)
-        running = Gauge("nexa_image_running", "Generations running", registry=registry)
-        running.set_function(lambda: admission.running)
 
     def observe(self, task: str, images: int, steps: int, seconds: float) -> None:
         self.images.labels(task).inc(images)

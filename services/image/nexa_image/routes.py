@@ -1,4 +1,4 @@
-"""The image API: the seed's /v1/txt2img and /v1/img2img, OpenAI's /v1/images/generations, and the
+"""The image API: Nexa's /v1/txt2img and /v1/img2img, OpenAI's /v1/images/generations, and the
 route that serves saved images back (the `url` of each result)."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
@@ -26,7 +26,7 @@ from nexa_common.schemas.image import (
 )
 
 from .engine import GenerationJob
-from .generation import GeneratedImage, ImageService, seeds_for
+from .generation import GeneratedImage, StateDep, generate, ready_engine, seeds_for
 from .images import decode_image
 from .inputs import decode_base64_image, read_input_file, resolve_input_path
 from .outputs import NAME_PATTERN
@@ -38,19 +38,6 @@ DEFAULT_CFG_SCALE = 7.0
 
 router = APIRouter()
 
-
-def get_service(request: Request) -> ImageService:
-    service: ImageService = request.app.state.image
-    return service
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-ServiceDep = Annotated[ImageService, Depends(get_service)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 _GENERATION_ERRORS = error_responses(400, 429, 500, 503, 507)
 
@@ -90,11 +77,11 @@ def _job(body: Txt2ImgRequest, settings: Settings, vae_scale_factor: int) -> Gen
 
 
 @router.post("/v1/txt2img", response_model=ImageResponse, responses=_GENERATION_ERRORS, tags=["images"])
-async def txt2img(body: Txt2ImgRequest, request: Request, service: ServiceDep, settings: SettingsDep) -> ImageResponse:
-    """Generate an image from a prompt (the seed's API). `url` is a path on this server (see GET /v1/images/files)."""
-    engine = service.ready_engine()
-    job = _job(body, settings, engine.vae_scale_factor)
-    return _seed_response(request, await service.generate(job, task="txt2img", save=True))
+async def txt2img(body: Txt2ImgRequest, request: Request, state: StateDep) -> ImageResponse:
+    """Generate an image from a prompt (Nexa's route). `url` is a path on this server (see GET /v1/images/files)."""
+    model, engine = ready_engine(state, body.model)
+    job = _job(body, state.settings, engine.vae_scale_factor)
+    return _seed_response(request, await generate(request, state, model, job, task="txt2img", save=True))
 
 
 def _img2img_openapi() -> dict[str, Any]:
@@ -167,25 +154,25 @@ def _input_image(body: Img2ImgRequest, upload: bytes | None, settings: Settings)
     tags=["images"],
     openapi_extra=_img2img_openapi(),
 )
-async def img2img(request: Request, service: ServiceDep, settings: SettingsDep) -> ImageResponse:
-    """Change an image to match a prompt (the seed's API). The input is a multipart file `image`, base64 in
+async def img2img(request: Request, state: StateDep) -> ImageResponse:
+    """Change an image to match a prompt (Nexa's route). The input is a multipart file `image`, base64 in
     JSON `image`, or `image_path` inside the server's input folder; it is resized to width x height."""
+    settings = state.settings
     body, upload = await _read_img2img(request, settings)
-    engine = service.ready_engine()
+    model, engine = ready_engine(state, body.model)
     job = _job(body, settings, engine.vae_scale_factor)
     check_strength(body.sample_steps, body.strength)
     image = decode_image(_input_image(body, upload, settings), max_pixels=settings.max_input_pixels, param="image")
     job = dataclasses.replace(job, init_image=image.resize((body.width, body.height)), strength=body.strength)
-    return _seed_response(request, await service.generate(job, task="img2img", save=True))
+    return _seed_response(request, await generate(request, state, model, job, task="img2img", save=True))
 
 
 @router.post("/v1/images/generations", response_model=ImagesResponse, responses=_GENERATION_ERRORS, tags=["images"])
-async def images_generations(
-    body: ImagesGenerationRequest, request: Request, service: ServiceDep, settings: SettingsDep
-) -> ImagesResponse:
+async def images_generations(body: ImagesGenerationRequest, request: Request, state: StateDep) -> ImagesResponse:
     """OpenAI's image generation (what `client.images.generate` calls); `sample_steps`, `cfg_scale`, `seed`
     and `negative_prompt` are this server's extensions."""
-    engine = service.ready_engine()
+    settings = state.settings
+    model, engine = ready_engine(state, body.model)
     width, height = parse_size(body.size)
     check_size(width, height, settings, engine.vae_scale_factor, param="size")
     steps = body.sample_steps or settings.default_steps
@@ -200,7 +187,7 @@ async def images_generations(
         seeds=seeds_for(body.seed, body.n),
     )
     want_url = body.response_format == "url"
-    images = await service.generate(job, task="txt2img", save=want_url)
+    images = await generate(request, state, model, job, task="txt2img", save=want_url)
     return ImagesResponse(
         created=int(time.time()),
         data=[
@@ -218,11 +205,11 @@ async def images_generations(
     responses={200: {"content": {"image/png": {}}}, **error_responses(400, 404)},
     tags=["images"],
 )
-async def image_file(name: str, service: ServiceDep) -> Response:
+async def image_file(name: str, state: StateDep) -> Response:
     """A generated PNG, by the name in its `url`; files are deleted after a while (see the server's settings)."""
     if not NAME_PATTERN.fullmatch(name):
         raise APIError(400, "Not an image name this server generates.", param="name", code="invalid_name")
-    png = service.store.read(name)
+    png = state.store.read(name)
     if png is None:
         raise APIError(404, "No such image: it was never made here or has been pruned.", code="image_not_found")
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})

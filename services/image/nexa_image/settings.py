@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from nexa_common.settings import ServiceSettings, physical_cores
+from nexa_common.modalities import Modality, spec
+from nexa_common.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NEXA_IMAGE_", env_nested_delimiter="__", extra="ignore")
+    deprecated_names: ClassVar[dict[str, str]] = {"num_threads": "threads"}
 
-    port: int = 8002
+    port: int = spec(Modality.IMAGE).port
     """Port the service binds to."""
-    model: str = "tiny-sd"
+    model: str = spec(Modality.IMAGE).default_model
     """Catalogue name, diffusers folder or single-file checkpoint (.safetensors/.ckpt) to serve."""
     single_file_config: str = ""
     """For a single-file checkpoint: a diffusers folder (or hub repo, if reachable) whose configs describe it."""
@@ -24,8 +26,6 @@ class Settings(ServiceSettings):
     """Where inference runs; `auto` picks CUDA when torch sees a GPU."""
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     """Weights' precision; `auto` is float16 on CUDA and float32 on the CPU."""
-    num_threads: int = Field(default_factory=physical_cores, ge=1)
-    """torch's intra-op threads (physical cores by default: hyper-threads slow matrix work down)."""
     input_dir: Path | None = None
     """The only folder img2img's `image_path` may read from; unset, `image_path` is refused."""
     output_dir: Path | None = None

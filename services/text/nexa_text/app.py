@@ -1,52 +1,37 @@
-"""The text service's FastAPI app: the model is loaded in the lifespan, state lives on app.state."""
+"""The text service's FastAPI app: the kit's model service with one loader per backend (GGUF on
+llama.cpp, ONNX on onnxruntime-genai) and the completion and chat routes."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from nexa_common.catalogue import Backend, CatalogueEntry, LocalSource, Modality, ModelError, find, resolve
-from nexa_common.service import ModelStatus, add_model_routes, install_common, load_model
+from nexa_common.catalogue import Backend, ModelError, ResolvedModel
+from nexa_common.kit.models import ModelPool
+from nexa_common.kit.service import service_app
+from nexa_common.modalities import Modality, spec
 
 from . import chat, completions, embeddings
-from .batched_engine import BatchedEngine
 from .embedding_model import EmbeddingModel
 from .engine import TextEngine
-from .llama_engine import LlamaEngine
+from .metrics import TextMetrics
 from .prompting import make_renderer
 from .runtime import Runtime
 from .serving import TextState
 from .settings import Settings
 
 
-def _entry(settings: Settings) -> CatalogueEntry:
-    try:
-        return find(settings.model)
-    except ModelError:
-        # Unknown names still get a status, so /ready can say what is wrong (the load fails with why).
-        name = Path(settings.model).name or settings.model
-        return CatalogueEntry(name, Modality.TEXT, Backend.GGUF, LocalSource(Path(settings.model)), "")
+def _gguf_engine(path: Path, settings: Settings) -> TextEngine:
+    # Imported here: an ONNX-only install runs without llama-cpp-python.
+    from .batched_engine import BatchedEngine
+    from .llama_engine import LlamaEngine
 
-
-def _load_engine(path: Path, entry: CatalogueEntry, settings: Settings) -> TextEngine:
-    backend = entry.backend
-    if entry.embeddings:
-        raise ModelError(
-            f"'{entry.name}' is an embedding model: serve it with NEXA_TEXT_EMBEDDING_MODEL (on /v1/embeddings) "
-            f"and give NEXA_TEXT_MODEL a text generation model"
-        )
-    if backend is Backend.ONNX:
-        return _load_onnx_engine(path, settings)
-    if backend is not Backend.GGUF:
-        raise ModelError(f"the text service runs GGUF and ONNX models, not {backend.value} ones")
     options = {
         "n_ctx": settings.n_ctx,
-        "n_threads": settings.n_threads,
+        "n_threads": settings.threads,
         "n_batch": settings.n_batch,
         "n_gpu_layers": settings.n_gpu_layers,
     }
@@ -59,7 +44,7 @@ def _load_engine(path: Path, entry: CatalogueEntry, settings: Settings) -> TextE
         raise ModelError(f"llama.cpp could not load '{path.name}': not a valid GGUF model for this build") from exc
 
 
-def _load_onnx_engine(path: Path, settings: Settings) -> TextEngine:
+def _onnx_engine(path: Path, settings: Settings) -> TextEngine:
     try:  # an optional backend: `pip install nexa-text[onnx]`
         from .onnx_engine import OnnxEngine
     except ImportError as exc:
@@ -67,48 +52,49 @@ def _load_onnx_engine(path: Path, settings: Settings) -> TextEngine:
             f"'{path.name}' is an ONNX model, and the ONNX backend is not installed "
             f"({exc.name} is missing): pip install 'nexa-text[onnx]'"
         ) from exc
-    return OnnxEngine(path, n_ctx=settings.n_ctx, n_threads=settings.n_threads)
+    return OnnxEngine(path, n_ctx=settings.n_ctx, n_threads=settings.threads)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     registry = CollectorRegistry()
-    state = TextState(status=ModelStatus(_entry(settings)), embeddings=EmbeddingModel(settings, registry))
+    engines = {Backend.GGUF: _gguf_engine, Backend.ONNX: _onnx_engine}
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        def load() -> Runtime:
-            resolved = resolve(settings.model, settings.cache_dir)
-            engine = _load_engine(resolved.path, resolved.entry, settings)
-            try:
-                renderer = make_renderer(engine, settings.chat_format or resolved.entry.chat_format)
-            except Exception:
-                engine.close()
-                raise
-            return Runtime(engine, renderer, settings, registry)
-
-        # The embedding model loads beside the chat model; /ready waits for the chat model only.
-        preload = asyncio.create_task(state.embeddings.preload())
-        state.runtime = await load_model(state.status, load)
+    def load(model: ResolvedModel) -> Runtime:
+        if model.entry.embeddings:
+            raise ModelError(
+                f"'{model.entry.name}' is an embedding model: serve it with NEXA_TEXT_EMBEDDING_MODEL (on "
+                f"/v1/embeddings) and give NEXA_TEXT_MODEL a text generation model"
+            )
+        engine = engines[model.entry.backend](model.path, settings)
         try:
-            yield
-        finally:
-            preload.cancel()
-            await asyncio.gather(preload, return_exceptions=True)
-            await state.embeddings.close()
-            if state.runtime is not None:
-                state.runtime.close()
+            renderer = make_renderer(engine, settings.chat_format or model.entry.chat_format)
+        except Exception:
+            engine.close()
+            raise
+        return Runtime(engine, renderer, settings, state.metrics)
 
-    app = FastAPI(
+    text = spec(Modality.TEXT)
+    pool = ModelPool(text, settings, {backend: load for backend in engines})
+    state = TextState(text, settings, pool, registry, TextMetrics(registry, pool), EmbeddingModel(settings, registry))
+    preloading: list[asyncio.Task[None]] = []
+
+    async def startup() -> None:
+        # The embedding model loads beside the generation model; /ready waits for the latter only.
+        preloading.append(asyncio.create_task(state.embeddings.preload()))
+
+    async def shutdown() -> None:
+        for task in preloading:
+            task.cancel()
+        await asyncio.gather(*preloading, return_exceptions=True)
+        await state.embeddings.close()
+
+    return service_app(
+        state,
         title="nexa text service",
-        summary="Completions, chat and function calling on a GGUF or ONNX model (OpenAI-compatible).",
-        version="0.1.0",
-        lifespan=lifespan,
+        description="Completions, chat, function calling and embeddings on GGUF and ONNX models (OpenAI-compatible).",
+        routers=[completions.router, chat.router, embeddings.router],
+        startup=startup,
+        shutdown=shutdown,
+        more_cards=lambda: [card] if (card := state.embeddings.card()) else [],
     )
-    install_common(app, "text", registry)
-    app.state.text = state
-    add_model_routes(app, lambda: state.status, lambda: [card] if (card := state.embeddings.card()) else [])
-    app.include_router(completions.router)
-    app.include_router(chat.router)
-    app.include_router(embeddings.router)
-    return app

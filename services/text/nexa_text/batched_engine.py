@@ -29,11 +29,14 @@ from llama_cpp._logger import set_verbose
 
 from .engine import Sequence, Token
 from .llama_engine import LlamaVocab
+from .logprobs import log_softmax, top_alternatives
 
 log = logging.getLogger(__name__)
 
 _PENALTY_LAST_N = 64
 """Tokens the repetition penalties look back over (llama-cpp-python's default)."""
+_ALIVE_CHECK_S = 0.5
+"""How often a waiting `generate` checks that the scheduler thread still runs."""
 
 
 class _End:
@@ -121,7 +124,12 @@ class BatchedEngine(LlamaVocab):
         self._incoming.put(job)
         try:
             while True:
-                item = job.out.get()
+                try:
+                    item = job.out.get(timeout=_ALIVE_CHECK_S)
+                except queue.Empty:
+                    if (problem := self.failure()) is not None:
+                        raise RuntimeError(problem) from None  # never wait on a scheduler that is gone
+                    continue
                 if isinstance(item, _End):
                     return
                 if isinstance(item, BaseException):
@@ -130,6 +138,12 @@ class BatchedEngine(LlamaVocab):
         finally:
             # However the consumer stopped, the scheduler frees the slot at its next step.
             sequence.cancel.set()
+
+    def failure(self) -> str | None:
+        """Why the engine cannot generate any more (its scheduler thread died), or None."""
+        if not self._closed and not self._thread.is_alive():
+            return "the batched scheduler thread died"
+        return None
 
     def close(self) -> None:
         if self._closed:
@@ -312,21 +326,13 @@ class BatchedEngine(LlamaVocab):
 
     def _log_softmax(self, index: int) -> np.ndarray:
         pointer = llama_cpp.llama_get_logits_ith(self._ctx.ctx, index)
-        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).astype(np.float64)
-        logits -= logits.max()
-        result: np.ndarray = logits - np.log(np.exp(logits).sum())
-        return result
+        return log_softmax(np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)))
 
     def _logprobs(self, index: int, top_n: int | None) -> tuple[float | None, dict[int, float] | None]:
         """The alternatives, taken before sampling (the token itself is known only after)."""
         if top_n is None:
             return None, None
-        logprobs = self._log_softmax(index)
-        top: dict[int, float] = {}
-        if top_n > 0:
-            best = np.argpartition(-logprobs, top_n)[:top_n]
-            top = {int(i): float(logprobs[i]) for i in best[np.argsort(-logprobs[best])]}
-        return 0.0, top
+        return 0.0, top_alternatives(self._log_softmax(index), top_n)
 
     def _chosen_logprob(
         self, index: int, token_id: int, top: dict[int, float] | None

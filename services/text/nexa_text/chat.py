@@ -1,20 +1,17 @@
-"""`/v1/chat/completions` and the seed's `/v1/function-calling`: the whole conversation through the
+"""`/v1/chat/completions` and Nexa's `/v1/function-calling`: the whole conversation through the
 model's chat template, with grammar-constrained tool calls and JSON answers."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from nexa_common.errors import APIError, error_body, error_responses
+from nexa_common.errors import APIError, error_responses
 from nexa_common.schemas.text import (
     AssistantMessage,
     ChatChoice,
@@ -28,20 +25,30 @@ from nexa_common.schemas.text import (
     FunctionCallingRequest,
     ToolCall,
     ToolCallDelta,
-    Usage,
 )
 
 from . import engine as engine_types
-from .embedding_model import reject_embedding_model
+from .driver import Generation, respond, usage, usage_event
+from .engine import GrammarSupport
 from .grammars import SchemaError, json_object_grammar, json_schema_grammar, tool_call_grammar
 from .prompting import PromptError, chat_prompt_tokens, tool_instructions
-from .runtime import Delta, Outcome, Runtime, watch_disconnect
-from .serving import RuntimeDep, admit, answer, chat_logprobs, model_name, new_id, now, require_supported, sampling
-from .streaming import DONE, EventStream, event
+from .runtime import Delta, Outcome
+from .serving import (
+    Served,
+    StateDep,
+    TextState,
+    chat_logprobs,
+    new_id,
+    now,
+    require_supported,
+    sampling,
+    sequence,
+    served,
+)
+from .streaming import event
 from .tool_calls import CallSplitter, ToolPlan, new_call_id, plan_tools
 
 router = APIRouter(tags=["text"])
-log = logging.getLogger("nexa.text.chat")
 
 _RESPONSES = {**error_responses(400, 429, 503), 200: {"content": {"text/event-stream": {}}}}
 
@@ -53,30 +60,46 @@ class _Prepared:
     plan: ToolPlan | None
 
 
-def _prepare(runtime: Runtime, body: ChatCompletionRequest, must_call: bool) -> _Prepared:
-    plan = plan_tools(body, must_call=must_call)
-    limit = runtime.settings.max_schema_bytes
-    grammar: str | None = None
-    system_extra: str | None = None
+def _grammar_of(body: ChatCompletionRequest, plan: ToolPlan | None, limit: int) -> tuple[str | None, str | None]:
+    """The grammar the answer must match and the system text that asks for it (None, None: free text)."""
     try:
         if plan is not None:
-            grammar = tool_call_grammar(plan.tools, plan.allow_text, limit)
-            system_extra = tool_instructions(plan.tools, plan.allow_text)
-        elif body.response_format is not None and body.response_format.type == "json_object":
-            grammar, system_extra = json_object_grammar(), "Answer with a JSON object only."
-        elif body.response_format is not None and body.response_format.json_schema is not None:
+            return tool_call_grammar(plan.tools, plan.allow_text, limit), tool_instructions(plan.tools, plan.allow_text)
+        if body.response_format is not None and body.response_format.type == "json_object":
+            return json_object_grammar(), "Answer with a JSON object only."
+        if body.response_format is not None and body.response_format.json_schema is not None:
             schema = body.response_format.json_schema.schema_
-            grammar = json_schema_grammar(schema, limit)
-            system_extra = f"Answer with a JSON object only, matching this JSON schema: {json.dumps(schema)}"
+            instructions = f"Answer with a JSON object only, matching this JSON schema: {json.dumps(schema)}"
+            return json_schema_grammar(schema, limit), instructions
     except SchemaError as exc:
         param = "tools" if plan is not None else "response_format"
         raise APIError(400, f"Invalid schema: {exc}", param=param, code="invalid_schema") from exc
-    if grammar is not None and (problem := runtime.engine.grammar_error(grammar)) is not None:
+    return None, None
+
+
+def _needs_grammar(body: ChatCompletionRequest, plan: ToolPlan | None) -> bool:
+    return plan is not None or (body.response_format is not None and body.response_format.type != "text")
+
+
+def _prepare(model: Served, body: ChatCompletionRequest, must_call: bool) -> _Prepared:
+    runtime = model.runtime
+    plan = plan_tools(body, must_call=must_call)
+    engine = runtime.engine
+    if _needs_grammar(body, plan) and not isinstance(engine, GrammarSupport):
+        backend = model.model.entry.backend.value.upper() if model.model.entry else "model's"
+        raise APIError(
+            400,
+            f"The {backend} backend does not support grammar-constrained output (tools, function calling, "
+            f"response_format json_object/json_schema); serve a GGUF model for those.",
+            code="unsupported_by_backend",
+        )
+    grammar, system_extra = _grammar_of(body, plan, runtime.settings.max_schema_bytes)
+    if grammar is not None and isinstance(engine, GrammarSupport) and (problem := engine.grammar_error(grammar)):
         raise APIError(
             400, f"Invalid schema: {problem}", param="tools" if plan else "response_format", code="invalid_schema"
         )
     try:
-        tokens = chat_prompt_tokens(runtime.engine, runtime.renderer, body.messages, system_extra)
+        tokens = chat_prompt_tokens(engine, runtime.renderer, body.messages, system_extra)
     except PromptError as exc:
         raise APIError(
             400,
@@ -84,157 +107,129 @@ def _prepare(runtime: Runtime, body: ChatCompletionRequest, must_call: bool) -> 
             param="messages",
             code="invalid_messages",
         ) from exc
-    sequence = runtime.sequence(tokens, body.token_limit(), "messages")
-    sequence.sampling = sampling(body)
+    seq = sequence(runtime, tokens, body.token_limit(), "messages")
+    seq.sampling = sampling(body)
     if must_call and "temperature" not in body.model_fields_set:
         # Extracting arguments is a lookup, not creative writing: unless asked otherwise, decode
-        # greedily so the seed's example answers the same every time.
-        sequence.sampling = replace(sequence.sampling, temperature=0.0)
-    sequence.grammar = grammar
+        # greedily so Nexa's example answers the same every time.
+        seq.sampling = replace(seq.sampling, temperature=0.0)
+    seq.grammar = grammar
     if body.logprobs:
-        sequence.top_logprobs = body.top_logprobs or 0
-    require_supported(runtime, sequence)
+        seq.top_logprobs = body.top_logprobs or 0
+    require_supported(runtime, seq)
     # A stop sequence inside a tool call would cut its arguments short of valid JSON.
-    return _Prepared(sequence, [] if plan else body.stop_sequences(), plan)
+    return _Prepared(seq, [] if plan else body.stop_sequences(), plan)
 
 
 @router.post("/v1/chat/completions", response_model=ChatCompletionResponse, responses=_RESPONSES)
-async def create_chat_completion(body: ChatCompletionRequest, request: Request, runtime: RuntimeDep) -> Response:
+async def create_chat_completion(body: ChatCompletionRequest, request: Request, state: StateDep) -> Response:
     """Answer the conversation in `messages` (system, user, assistant and tool turns). With `tools`,
     the model may call one (`tool_choice`: auto, none, required or a named function); the call and
     its arguments are grammar-constrained, so the arguments always parse and match the tool's schema.
     `response_format` json_object / json_schema is enforced the same way."""
-    return await _chat(body, request, runtime, must_call=False, endpoint="chat")
+    return await _chat(body, request, state, must_call=False, endpoint="chat")
 
 
 @router.post("/v1/function-calling", response_model=ChatCompletionResponse, responses=_RESPONSES)
-async def function_calling(body: FunctionCallingRequest, request: Request, runtime: RuntimeDep) -> Response:
-    """The seed's endpoint: call the most appropriate of `tools` for the conversation. Here `auto`
-    and `required` both mean the model picks one of the tools and always calls it (use
+async def function_calling(body: FunctionCallingRequest, request: Request, state: StateDep) -> Response:
+    """Nexa's function-calling route: call the most appropriate of `tools` for the conversation. Here
+    `auto` and `required` both mean the model picks one of the tools and always calls it (use
     /v1/chat/completions to let it answer in text instead); `none` answers in text."""
-    return await _chat(body, request, runtime, must_call=True, endpoint="function_calling")
+    return await _chat(body, request, state, must_call=True, endpoint="function_calling")
 
 
 async def _chat(
-    body: ChatCompletionRequest, request: Request, runtime: Runtime, *, must_call: bool, endpoint: str
+    body: ChatCompletionRequest, request: Request, state: TextState, *, must_call: bool, endpoint: str
 ) -> Response:
     arrived = time.perf_counter()
-    reject_embedding_model(body.model)
-    prepared = await asyncio.to_thread(_prepare, runtime, body, must_call)
-    stack = await admit(request, runtime)
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = _stream(request, runtime, prepared, arrived, include_usage, endpoint)
-        return EventStream(events, cleanup=stack.aclose)
-    return await answer(request, runtime, endpoint, stack, _complete(request, runtime, prepared, arrived))  # type: ignore[no-any-return]
+    model = served(state, body)
+    prepared = await asyncio.to_thread(_prepare, model, body, must_call)
+    job = Generation(model, prepared.sequence, prepared.stops, arrived, endpoint)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return await respond(request, state, job, _Chat(job, prepared.plan, include_usage), stream=body.stream)
 
 
-def _usage(outcome: Outcome) -> Usage:
-    return Usage(
-        prompt_tokens=outcome.prompt_tokens,
-        completion_tokens=outcome.completion_tokens,
-        total_tokens=outcome.prompt_tokens + outcome.completion_tokens,
-    )
+@dataclass
+class _Chat:
+    """A `chat.completion`, whole or as chunks; with tools, the output is split into text or one call."""
 
+    job: Generation
+    plan: ToolPlan | None
+    include_usage: bool
+    splitter: CallSplitter | None = field(init=False)
 
-async def _complete(request: Request, runtime: Runtime, prepared: _Prepared, arrived: float) -> JSONResponse:
-    splitter = CallSplitter() if prepared.plan else None
-    text: list[str] = []
-    tokens: list[engine_types.Token] = []
-    outcome: Outcome | None = None
-    async with aclosing(runtime.run(prepared.sequence, prepared.stops, arrived)) as events:
-        async for item in events:
-            if isinstance(item, Delta):
-                text.append(item.text)
-                if item.token.id >= 0:
-                    tokens.append(item.token)
-            else:
-                outcome = item
-    assert outcome is not None
-    content: str | None = "".join(text)
-    finish: str = outcome.finish_reason
-    calls: list[ToolCall] | None = None
-    if splitter is not None:
-        splitter.feed(content or "")
-        splitter.finish(complete=outcome.finish_reason == "stop")
-        if splitter.mode == "call" and splitter.name is not None:
-            call = ToolCall(id=new_call_id(), function=FunctionCall(name=splitter.name, arguments=splitter.arguments))
-            calls, content = [call], None
-            finish = "tool_calls" if outcome.finish_reason == "stop" else "length"
-    message = AssistantMessage(
-        content=content,
-        tool_calls=calls,
-        function_call=calls[0].function if calls else None,
-    )
-    logprobs = chat_logprobs(runtime, tokens) if prepared.sequence.top_logprobs is not None else None
-    response = ChatCompletionResponse(
-        id=new_id("chatcmpl"),
-        created=now(),
-        model=model_name(request),
-        choices=[ChatChoice(message=message, finish_reason=finish, logprobs=logprobs)],  # type: ignore[arg-type]
-        usage=_usage(outcome),
-    )
-    return JSONResponse(response.model_dump(exclude_none=False))
+    def __post_init__(self) -> None:
+        self.id, self.created, self.call_id = new_id("chatcmpl"), now(), new_call_id()
+        self.splitter = CallSplitter() if self.plan else None
 
-
-async def _stream(
-    request: Request, runtime: Runtime, prepared: _Prepared, arrived: float, include_usage: bool, endpoint: str
-) -> AsyncIterator[str]:
-    chunk_id, created, model = new_id("chatcmpl"), now(), model_name(request)
-    splitter = CallSplitter() if prepared.plan else None
-    call_id = new_call_id()
-    want_logprobs = prepared.sequence.top_logprobs is not None
-
-    def chunk(delta: ChatDelta, finish: str | None = None, logprobs: dict | None = None) -> str:  # type: ignore[type-arg]
+    def _chunk(self, delta: ChatDelta, finish: str | None = None, logprobs: dict | None = None) -> str:  # type: ignore[type-arg]
         choice = ChatChunkChoice(delta=delta, finish_reason=finish, logprobs=logprobs)  # type: ignore[arg-type]
-        return event(ChatCompletionChunk(id=chunk_id, created=created, model=model, choices=[choice]))
+        return event(ChatCompletionChunk(id=self.id, created=self.created, model=self.job.model_name, choices=[choice]))
 
-    def split_chunks(content: str, complete: bool | None = None) -> list[str]:
-        if splitter is None:
-            return [chunk(ChatDelta(content=content))] if content else []
-        split = splitter.finish(complete) if complete is not None else splitter.feed(content)
+    def _split(self, content: str, complete: bool | None = None) -> list[str]:
+        if self.splitter is None:
+            return [self._chunk(ChatDelta(content=content))] if content else []
+        split = self.splitter.finish(complete) if complete is not None else self.splitter.feed(content)
         out = []
         if split.content:
-            out.append(chunk(ChatDelta(content=split.content)))
+            out.append(self._chunk(ChatDelta(content=split.content)))
         if split.call_name is not None:
             head = ToolCallDelta(
-                index=0, id=call_id, type="function", function=FunctionCallDelta(name=split.call_name, arguments="")
+                index=0,
+                id=self.call_id,
+                type="function",
+                function=FunctionCallDelta(name=split.call_name, arguments=""),
             )
-            out.append(chunk(ChatDelta(tool_calls=[head])))
+            out.append(self._chunk(ChatDelta(tool_calls=[head])))
         if split.arguments:
             more = ToolCallDelta(index=0, function=FunctionCallDelta(arguments=split.arguments))
-            out.append(chunk(ChatDelta(tool_calls=[more])))
+            out.append(self._chunk(ChatDelta(tool_calls=[more])))
         return out
 
-    watcher = asyncio.create_task(watch_disconnect(request, prepared.sequence))
-    outcome_label = "disconnected"  # until the stream gets to its end
-    try:
-        yield chunk(ChatDelta(role="assistant", content=""))
-        async with aclosing(runtime.run(prepared.sequence, prepared.stops, arrived)) as events:
-            async for item in events:
-                if isinstance(item, Delta):
-                    if want_logprobs and item.token.id >= 0:
-                        yield chunk(ChatDelta(), logprobs=chat_logprobs(runtime, [item.token]))
-                    for line in split_chunks(item.text):
-                        yield line
-                    continue
-                for line in split_chunks("", complete=item.finish_reason == "stop"):
-                    yield line
-                finish: str = item.finish_reason
-                if splitter is not None and splitter.name is not None and finish == "stop":
-                    finish = "tool_calls"
-                yield chunk(ChatDelta(), finish)
-                if include_usage:
-                    yield event(
-                        ChatCompletionChunk(id=chunk_id, created=created, model=model, choices=[], usage=_usage(item))
-                    )
-        yield DONE
-        outcome_label = "done"
-    except Exception:
-        outcome_label = "error"
-        log.exception("generation failed during a stream")
-        yield event(error_body(500, "Generation failed; the server log has the details."))
-        yield DONE
-    finally:
-        watcher.cancel()
-        runtime.metrics.requests.labels(endpoint, outcome_label).inc()
+    def start(self) -> list[str]:
+        return [self._chunk(ChatDelta(role="assistant", content=""))]
+
+    def delta(self, delta: Delta) -> list[str]:
+        lines = []
+        if self.job.sequence.top_logprobs is not None and delta.token.id >= 0:
+            lines.append(self._chunk(ChatDelta(), logprobs=chat_logprobs(self.job.served.runtime, [delta.token])))
+        return lines + self._split(delta.text)
+
+    def end(self, outcome: Outcome) -> list[str]:
+        lines = self._split("", complete=outcome.finish_reason == "stop")
+        finish: str = outcome.finish_reason
+        if self.splitter is not None and self.splitter.name is not None and finish == "stop":
+            finish = "tool_calls"
+        lines.append(self._chunk(ChatDelta(), finish))
+        if self.include_usage:
+            lines.append(usage_event(ChatCompletionChunk, self.id, self.created, self.job, outcome))
+        return lines
+
+    def whole(self, deltas: list[Delta], outcome: Outcome) -> Response:
+        content: str | None = "".join(d.text for d in deltas)
+        finish: str = outcome.finish_reason
+        calls: list[ToolCall] | None = None
+        if self.plan is not None:
+            splitter = CallSplitter()
+            splitter.feed(content or "")
+            splitter.finish(complete=outcome.finish_reason == "stop")
+            if splitter.mode == "call" and splitter.name is not None:
+                call = ToolCall(
+                    id=new_call_id(), function=FunctionCall(name=splitter.name, arguments=splitter.arguments)
+                )
+                calls, content = [call], None
+                finish = "tool_calls" if outcome.finish_reason == "stop" else "length"
+        message = AssistantMessage(
+            content=content, tool_calls=calls, function_call=calls[0].function if calls else None
+        )
+        logprobs = None
+        if self.job.sequence.top_logprobs is not None:
+            logprobs = chat_logprobs(self.job.served.runtime, [d.token for d in deltas if d.token.id >= 0])
+        response = ChatCompletionResponse(
+            id=self.id,
+            created=self.created,
+            model=self.job.model_name,
+            choices=[ChatChoice(message=message, finish_reason=finish, logprobs=logprobs)],  # type: ignore[arg-type]
+            usage=usage(outcome),
+        )
+        return JSONResponse(response.model_dump(exclude_none=False))

@@ -157,13 +157,13 @@ class EmbeddingModel:
         from .embedding_engine import EmbeddingEngine  # needs the optional backend, checked in _load
 
         s = self.settings
-        return EmbeddingEngine(path, n_threads=s.n_threads, batch_size=s.embedding_max_batch)
+        return EmbeddingEngine(path, n_threads=s.threads, batch_size=s.embedding_max_batch)
 
     def card(self) -> ModelCard | None:
         if not self.enabled:
             return None
         return ModelCard(
-            id=self.name, created=self.loaded_at, modality="text", backend="onnx", capabilities=[Capability.EMBEDDINGS.value],
+            id=self.name, created=self.loaded_at, modality=Modality.TEXT, backend="onnx", capabilities=[Capability.EMBEDDINGS.value],
             state=self.state,
         )  # fmt: skip
 

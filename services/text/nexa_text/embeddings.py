@@ -17,12 +17,13 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from nexa_common import catalogue
+from nexa_common.catalogue import Modality
 from nexa_common.errors import APIError, error_responses
+from nexa_common.kit.cancellation import while_connected
 from nexa_common.schemas.embeddings import EmbeddingRequest, EmbeddingResponse
 
 from .embedding_batcher import Ticket
 from .embedding_model import EmbeddingModel, wrong_route
-from .runtime import until_disconnected
 from .serving import TextState
 
 router = APIRouter(tags=["text"])
@@ -46,7 +47,7 @@ _BODY = {
 )
 async def create_embeddings(request: Request) -> JSONResponse:
     """Embed `input` (a string, strings, token ids or token-id lists) as unit vectors, in input order."""
-    state: TextState = request.app.state.text
+    state: TextState = request.app.state.service
     with state.embeddings.arrivals.coming() as ticket:
         body = await _read(request)
         model = _select(state, body.model)
@@ -63,7 +64,7 @@ async def _read(request: Request) -> EmbeddingRequest:
 async def _embed(request: Request, body: EmbeddingRequest, model: EmbeddingModel, ticket: Ticket) -> JSONResponse:
     settings = model.settings
     inputs = _inputs(body.input, settings.embedding_max_inputs)
-    batcher = await until_disconnected(request, model.batcher())
+    batcher = await while_connected(request, model.batcher())
     engine = batcher.engine
     truncate = settings.embedding_truncate
     if isinstance(inputs[0], str):
@@ -90,7 +91,7 @@ async def _embed(request: Request, body: EmbeddingRequest, model: EmbeddingModel
             code="request_too_large",
         )
     size = _dimensions(body.dimensions, model.name, engine.dimensions, engine.manifest.matryoshka_dimensions)
-    vectors = await until_disconnected(request, batcher.embed(tokens, ticket))
+    vectors = await while_connected(request, batcher.embed(tokens, ticket))
     if size != engine.dimensions:
         vectors = vectors[:, :size]
         vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -119,9 +120,10 @@ def _select(state: TextState, requested: str | None) -> EmbeddingModel:
             code="model_not_found",
         )
     entry = catalogue.lookup(requested)
-    if requested == state.status.entry.name or (entry is not None and not entry.embeddings):
-        raise wrong_route(requested, entry or state.status.entry)
-    served = ", ".join(n for n in (state.status.entry.name, model.name) if n)
+    generation = state.pool.default
+    if requested == generation.name or (entry is not None and not entry.embeddings):
+        raise wrong_route(requested, entry or generation.entry or catalogue.find(catalogue.DEFAULTS[Modality.TEXT]))
+    served = ", ".join(n for n in (generation.name, model.name) if n)
     raise APIError(
         404,
         f"Model '{requested}' is not served here. This service serves: {served}.",

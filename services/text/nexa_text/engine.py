@@ -1,12 +1,13 @@
-"""What the service needs from an inference engine, so a batched engine can replace the
-one-sequence llama.cpp engine without touching the routes."""
+"""What the service needs from an inference engine, so engines (one-sequence llama.cpp, batched
+llama.cpp, ONNX Runtime) can replace one another without touching the routes. Nothing here imports
+an engine library: engine-neutral code (prompting, routes) depends on these types only."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class TextEngine(Protocol):
     """A loaded model. `generate` blocks and is called from a worker thread."""
 
     n_ctx: int
+    slots: int
+    """Sequences the engine generates at once (the admission queue lets this many requests run)."""
     chat_template: str | None
     bos_token: str
     eos_token: str
@@ -59,10 +62,6 @@ class TextEngine(Protocol):
 
     def token_text(self, token_id: int) -> str: ...
 
-    def grammar_error(self, gbnf: str) -> str | None:
-        """Why llama.cpp rejects a grammar, or None when it compiles."""
-        ...
-
     def unsupported(self, sequence: Sequence) -> str | None:
         """Why this engine cannot run the sequence as asked (a feature it lacks), or None."""
         ...
@@ -72,3 +71,13 @@ class TextEngine(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class GrammarSupport(Protocol):
+    """An engine that constrains output to a GBNF grammar (tools, function calling, JSON modes).
+    Engines without it answer such requests with a 400 before any grammar is built."""
+
+    def grammar_error(self, gbnf: str) -> str | None:
+        """Why the engine rejects a grammar, or None when it compiles."""
+        ...

@@ -12,11 +12,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
-
-from llama_cpp.llama_grammar import JSON_GBNF, SchemaConverter
+from typing import TYPE_CHECKING, Any
 
 from nexa_common.schemas.text import Tool
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_grammar import SchemaConverter
+
+# llama-cpp-python's schema converter is imported where a grammar is built, never at import time:
+# only engines with grammar support (engine.GrammarSupport) get grammars, so the ONNX backend runs
+# without llama-cpp-python installed.
 
 CALL_PREFIX = '{"tool": "'
 CALL_MIDDLE = '", "parameters": '
@@ -85,6 +90,8 @@ def _validated(schema: Any, where: str, max_bytes: int) -> dict[str, Any]:
 
 
 def _converter() -> SchemaConverter:
+    from llama_cpp.llama_grammar import SchemaConverter
+
     return SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
 
 
@@ -143,4 +150,6 @@ def json_schema_grammar(schema: Any, max_bytes: int) -> str:
 
 
 def json_object_grammar() -> str:
+    from llama_cpp.llama_grammar import JSON_GBNF
+
     return JSON_GBNF

@@ -12,6 +12,7 @@ import numpy as np
 from llama_cpp import Llama, LlamaGrammar, llama_cpp
 
 from .engine import Sequence, Token
+from .logprobs import token_logprobs
 
 
 class LlamaVocab:
@@ -42,6 +43,8 @@ class LlamaVocab:
 
 class LlamaEngine(LlamaVocab):
     """A GGUF model in llama-cpp-python. Not thread-safe: the scheduler runs `generate` on one thread."""
+
+    slots = 1
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int, n_gpu_layers: int) -> None:
         self._llm = Llama(
@@ -97,14 +100,7 @@ class LlamaEngine(LlamaVocab):
             return None, None
         # The logits that produced this token are still in the context until the next decode.
         pointer = llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1)
-        logits = np.ctypeslib.as_array(pointer, shape=(self._llm.n_vocab(),)).astype(np.float64)
-        logits -= logits.max()
-        logprobs = logits - np.log(np.exp(logits).sum())
-        top: dict[int, float] = {}
-        if top_n > 0:
-            best = np.argpartition(-logprobs, top_n)[:top_n]
-            top = {int(i): float(logprobs[i]) for i in best[np.argsort(-logprobs[best])]}
-        return float(logprobs[token_id]), top
+        return token_logprobs(np.ctypeslib.as_array(pointer, shape=(self._llm.n_vocab(),)), token_id, top_n)
 
     def close(self) -> None:
         self._llm.close()

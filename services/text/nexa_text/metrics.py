@@ -1,27 +1,30 @@
-"""The text service's own metrics, on the app's registry (next to the HTTP ones)."""
+"""The text service's own metrics, on the app's registry (next to the HTTP ones and the kit's queue
+gauges, `nexa_text_queue_depth` and `nexa_text_running`)."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from nexa_common.admission import AdmissionQueue
+from nexa_common.kit.models import ModelPool
 
 _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _RATE_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000)
 
 
 class TextMetrics:
-    def __init__(self, registry: CollectorRegistry, admission: AdmissionQueue) -> None:
+    def __init__(self, registry: CollectorRegistry, pool: ModelPool) -> None:
         self.requests = Counter(
             "nexa_text_requests",
             "Generation requests by endpoint and outcome",
             ["endpoint", "outcome"],
             registry=registry,
         )
-        self.queue_depth = Gauge("nexa_text_queue_depth", "Requests waiting for the model", registry=registry)
-        self.queue_depth.set_function(lambda: admission.waiting)
-        self.running = Gauge("nexa_text_running_sequences", "Sequences being generated", registry=registry)
-        self.running.set_function(lambda: admission.running)
+        # The name before the kit's shared `nexa_text_running`; kept for one release.
+        Gauge(
+            "nexa_text_running_sequences",
+            "Sequences being generated (deprecated: nexa_text_running)",
+            registry=registry,
+        ).set_function(lambda: pool.running)
         self.time_to_first_token = Histogram(
             "nexa_text_time_to_first_token_seconds",
             "From request arrival (queueing included) to the first token",

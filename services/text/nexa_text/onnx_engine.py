@@ -22,10 +22,14 @@ from tokenizers import Tokenizer
 from nexa_common.catalogue import ModelError
 
 from .engine import Sequence, Token
+from .logprobs import token_logprobs
 
 
 class OnnxEngine:
-    """An onnxruntime-genai model. Not thread-safe for generation: the runtime runs one sequence at a time."""
+    """An onnxruntime-genai model. Not thread-safe for generation: the runtime runs one sequence at a time.
+    It has no grammar support (see engine.GrammarSupport): tools and JSON modes are refused before it runs."""
+
+    slots = 1
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int) -> None:
         folder = _model_folder(path)
@@ -68,16 +72,8 @@ class OnnxEngine:
     def token_text(self, token_id: int) -> str:
         return self._tokenizer.decode([token_id], skip_special_tokens=False)
 
-    def grammar_error(self, gbnf: str) -> str | None:
-        return None  # grammars are refused earlier, by `unsupported`
-
     def unsupported(self, sequence: Sequence) -> str | None:
         s = sequence.sampling
-        if sequence.grammar is not None:
-            return (
-                "The ONNX backend does not support grammar-constrained output (tools, function calling, "
-                "response_format json_object/json_schema); serve a GGUF model for those."
-            )
         if s.min_p > 0 or s.presence_penalty != 0 or s.frequency_penalty != 0:
             return (
                 "The ONNX backend does not support min_p, presence_penalty or frequency_penalty; leave them at "
@@ -116,7 +112,7 @@ class OnnxEngine:
                 token_id = int(generator.get_next_tokens()[0])
                 if token_id in self._eos:
                     return
-                logprob, top = _logprobs(logits, token_id, sequence.top_logprobs)
+                logprob, top = token_logprobs(logits, token_id, sequence.top_logprobs)
                 yield Token(token_id, stream.decode(token_id).encode("utf-8"), logprob, top)
                 produced += 1
                 if produced >= sequence.max_tokens:
@@ -129,22 +125,6 @@ class OnnxEngine:
 
     def close(self) -> None:
         del self._model
-
-
-def _logprobs(
-    logits: np.ndarray | None, token_id: int, top_n: int | None
-) -> tuple[float | None, dict[int, float] | None]:
-    """The token's log-probability and the `top_n` best, from the raw logits (before temperature
-    and filtering, as OpenAI reports them)."""
-    if logits is None or top_n is None:
-        return None, None
-    shifted = logits - logits.max()
-    logprobs = shifted - np.log(np.exp(shifted).sum())
-    top: dict[int, float] = {}
-    if top_n > 0:
-        best = np.argpartition(-logprobs, top_n)[:top_n]
-        top = {int(i): float(logprobs[i]) for i in best[np.argsort(-logprobs[best])]}
-    return float(logprobs[token_id]), top
 
 
 def _model_folder(path: Path) -> Path:

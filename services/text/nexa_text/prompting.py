@@ -12,10 +12,12 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import jinja2
-from llama_cpp import llama_chat_format
+import jinja2.ext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from nexa_common.schemas.text import ChatMessage, Tool
 
@@ -53,13 +55,61 @@ def make_renderer(engine: TextEngine, chat_format: str | None) -> Renderer:
     template = chat_format or engine.chat_template
     if not template:
         raise ValueError("the model has no chat template (tokenizer.chat_template); set NEXA_TEXT_CHAT_FORMAT")
-    jinja = llama_chat_format.Jinja2ChatFormatter(template, engine.eos_token, engine.bos_token)
+    jinja = _jinja_template(template)
 
     def render_template(messages: list[dict[str, Any]]) -> tuple[str, bool]:
-        result = jinja(messages=messages)  # type: ignore[arg-type]
-        return result.prompt, True
+        prompt = jinja.render(
+            messages=messages,
+            eos_token=engine.eos_token,
+            bos_token=engine.bos_token,
+            raise_exception=_raise_exception,
+            add_generation_prompt=True,
+            functions=None,
+            function_call=None,
+            tools=None,
+            tool_choice=None,
+            strftime_now=lambda f: datetime.now().strftime(f),
+        )
+        return prompt, True
 
     return render_template
+
+
+class _IgnoreGenerationTags(jinja2.ext.Extension):
+    """Hugging Face's `{% generation %}` tag (marks assistant text for training) renders its body."""
+
+    tags = {"generation"}  # noqa: RUF012 (jinja2's own class attribute)
+
+    def parse(self, parser: Any) -> Any:
+        parser.stream.skip(1)
+        return parser.parse_statements(("name:endgeneration",), drop_needle=True)
+
+
+def _jinja_template(source: str) -> jinja2.Template:
+    """A Hugging Face chat template, in the environment transformers and llama-cpp-python render it in
+    (sandboxed: a template is data from the model file, never trusted code)."""
+    environment = ImmutableSandboxedEnvironment(
+        loader=jinja2.BaseLoader(),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=[_IgnoreGenerationTags, jinja2.ext.loopcontrols],
+    )
+    environment.filters["tojson"] = _tojson
+    return environment.from_string(source)
+
+
+def _tojson(
+    value: Any,
+    ensure_ascii: bool = False,
+    indent: int | None = None,
+    separators: tuple[str, str] | None = None,
+    sort_keys: bool = False,
+) -> str:
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+def _raise_exception(message: str) -> None:
+    raise ValueError(message)
 
 
 def _as_user_turn(message: dict[str, Any]) -> dict[str, Any]:
@@ -67,6 +117,9 @@ def _as_user_turn(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _named_format(name: str) -> Any:
+    # llama-cpp-python's registry of built-in formats; imported only when a format is named by name.
+    from llama_cpp import llama_chat_format
+
     for attribute in (f"format_{name.replace('-', '')}", f"format_{name.replace('-', '_')}"):
         formatter = getattr(llama_chat_format, attribute, None)
         if callable(formatter):

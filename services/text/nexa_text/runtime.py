@@ -1,21 +1,16 @@
-"""Runs sequences on the engine: a bounded FIFO in front, a worker thread behind, tokens streamed
-back to the event loop, and a cancel flag that stops the engine when a client leaves."""
+"""Runs sequences on a loaded model: a worker thread per engine slot, tokens streamed back to the
+event loop as text deltas, and a cancel flag that stops the engine within a token. No HTTP here:
+the routes (serving.py, driver.py) admit requests and answer them."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Literal, TypeVar
-
-from prometheus_client import CollectorRegistry
-from starlette.requests import Request
-
-from nexa_common.admission import AdmissionQueue
-from nexa_common.errors import APIError
+from typing import Literal
 
 from . import engine as engine_types
 from .assembler import TextAssembler
@@ -23,9 +18,6 @@ from .engine import TextEngine, Token
 from .metrics import TextMetrics
 from .prompting import Renderer
 from .settings import Settings
-
-T = TypeVar("T")
-_DISCONNECT_POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -52,38 +44,28 @@ class _Failed:
 
 
 class Runtime:
-    def __init__(self, engine: TextEngine, renderer: Renderer, settings: Settings, registry: CollectorRegistry) -> None:
+    """A loaded text model as the pool holds it: the engine, its chat renderer, and its worker threads."""
+
+    def __init__(self, engine: TextEngine, renderer: Renderer, settings: Settings, metrics: TextMetrics) -> None:
         self.engine = engine
         self.renderer = renderer
         self.settings = settings
-        # An engine that batches sequences says how many it takes at once (`slots`); any other runs
-        # one at a time, whatever the settings ask.
-        concurrency = max(1, int(getattr(engine, "slots", 1)))
-        self.admission = AdmissionQueue(concurrency, settings.queue_size, settings.retry_after_s)
-        self.metrics = TextMetrics(registry, self.admission)
+        self.metrics = metrics
+        # The admission queue lets as many requests run as the engine has slots.
+        self.slots = max(1, engine.slots)
         # One worker per sequence the engine runs at once: llama.cpp contexts are not thread-safe,
         # and a new request must never touch a context a running one uses (the batched engine's
         # workers only wait for tokens; its own thread owns the context).
-        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="nexa-text-engine")
+        self._executor = ThreadPoolExecutor(self.slots, thread_name_prefix="nexa-text-engine")
+
+    def failure(self) -> str | None:
+        """Why the engine cannot generate any more (for the pool's watch), or None."""
+        check = getattr(self.engine, "failure", None)
+        return check() if callable(check) else None
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.engine.close()
-
-    def sequence(self, prompt_tokens: list[int], requested: int | None, param: str) -> engine_types.Sequence:
-        """A sequence whose prompt fits the context, its length capped by the room left."""
-        n_ctx = self.engine.n_ctx
-        if len(prompt_tokens) >= n_ctx:
-            raise APIError(
-                400,
-                f"The prompt is {len(prompt_tokens)} tokens long, but this model's context holds {n_ctx} tokens "
-                f"(prompt and completion together). Shorten the prompt, or start the service with a larger "
-                f"NEXA_TEXT_N_CTX.",
-                param=param,
-                code="context_length_exceeded",
-            )
-        wanted = requested or self.settings.default_max_tokens
-        return engine_types.Sequence(prompt_tokens, min(wanted, n_ctx - len(prompt_tokens)))
 
     async def _tokens(self, sequence: engine_types.Sequence) -> AsyncGenerator[Token, None]:
         loop = asyncio.get_running_loop()
@@ -148,30 +130,3 @@ class Runtime:
             self.metrics.prompt_tokens.inc(len(sequence.prompt_tokens))
         finished_early = assembler.stopped or count < sequence.max_tokens
         yield Outcome("stop" if finished_early else "length", len(sequence.prompt_tokens), count)
-
-
-async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it if the client goes away (uvicorn does not cancel handlers)."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_S)
-            if done:
-                return task.result()
-            if await request.is_disconnected():
-                task.cancel()
-                raise APIError(499, "The client closed the request.", code="client_closed_request")
-    finally:
-        if not task.done():
-            task.cancel()
-        # Let cancellation finish (a cancelled generation waits for the engine to stop).
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def watch_disconnect(request: Request, sequence: engine_types.Sequence) -> None:
-    """Set the sequence's cancel flag when the client goes away (for streams)."""
-    while not sequence.cancel.is_set():
-        if await request.is_disconnected():
-            sequence.cancel.set()
-            return
-        await asyncio.sleep(_DISCONNECT_POLL_S)

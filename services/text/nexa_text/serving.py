@@ -1,48 +1,71 @@
-"""What the completion and chat routes share: the loaded runtime, sampling from a request, the
-queue slot (held until the response is over), and logprobs in OpenAI's two layouts."""
+"""What the completion and chat routes share before and after generation: the service's state, the
+model a request gets, a sequence sized to the context, sampling from a request, and logprobs in
+OpenAI's two layouts."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from nexa_common.errors import APIError
+from nexa_common.kit.models import PooledModel
+from nexa_common.kit.service import ServiceState, get_state
 from nexa_common.schemas.text import CompletionLogprobs, SamplingParams
-from nexa_common.service import ModelStatus
 
-from .embedding_model import EmbeddingModel
+from .embedding_model import EmbeddingModel, reject_embedding_model
 from .engine import Sampling, Sequence, Token
-from .runtime import Runtime, until_disconnected
+from .metrics import TextMetrics
+from .runtime import Runtime
+from .settings import Settings
 
 
 @dataclass
-class TextState:
-    """What the app keeps on `app.state.text`."""
+class TextState(ServiceState):
+    """What the text app keeps on `app.state.service`."""
 
-    status: ModelStatus
+    settings: Settings
+    metrics: TextMetrics
     embeddings: EmbeddingModel
-    runtime: Runtime | None = None
+    """The embedding model, beside the pool's generation model (until the pool serves both)."""
 
 
-def _runtime(request: Request) -> Runtime:
-    state: TextState = request.app.state.text
-    state.status.require_ready()
-    if state.runtime is None:  # ready implies loaded; kept for type narrowing
-        raise APIError(503, "The model is not loaded.", code="model_loading")
-    return state.runtime
+StateDep = Annotated[TextState, Depends(get_state)]
 
 
-RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+class Served(NamedTuple):
+    """The model a request is served by, and its loaded runtime."""
+
+    model: PooledModel
+    runtime: Runtime
 
 
-def model_name(request: Request) -> str:
-    state: TextState = request.app.state.text
-    return state.status.entry.name
+def served(state: TextState, params: SamplingParams) -> Served:
+    """The request's model, ready (503 while it loads or after it failed)."""
+    reject_embedding_model(params.model)
+    model = state.pool.get(params.model)
+    runtime = model.require_ready()
+    assert isinstance(runtime, Runtime)
+    return Served(model, runtime)
+
+
+def sequence(runtime: Runtime, prompt_tokens: list[int], requested: int | None, param: str) -> Sequence:
+    """A sequence whose prompt fits the context, its length capped by the room left."""
+    n_ctx = runtime.engine.n_ctx
+    if len(prompt_tokens) >= n_ctx:
+        raise APIError(
+            400,
+            f"The prompt is {len(prompt_tokens)} tokens long, but this model's context holds {n_ctx} tokens "
+            f"(prompt and completion together). Shorten the prompt, or start the service with a larger "
+            f"NEXA_TEXT_N_CTX.",
+            param=param,
+            code="context_length_exceeded",
+        )
+    wanted = requested or runtime.settings.default_max_tokens
+    return Sequence(prompt_tokens, min(wanted, n_ctx - len(prompt_tokens)))
 
 
 def sampling(params: SamplingParams) -> Sampling:
@@ -59,7 +82,7 @@ def sampling(params: SamplingParams) -> Sampling:
 
 
 def require_supported(runtime: Runtime, sequence: Sequence) -> None:
-    """400 before queueing for what the engine cannot do (the ONNX engine: grammars)."""
+    """400 before queueing for what the engine cannot do (the ONNX engine: min_p, penalties)."""
     problem = runtime.engine.unsupported(sequence)
     if problem is not None:
         raise APIError(400, problem, code="unsupported_by_backend")
@@ -71,14 +94,6 @@ def new_id(prefix: str) -> str:
 
 def now() -> int:
     return int(time.time())
-
-
-async def admit(request: Request, runtime: Runtime) -> AsyncExitStack:
-    """Wait for a slot (429 at once when the queue is full); the caller closes the stack to free it.
-    A client that leaves while waiting leaves the queue."""
-    stack = AsyncExitStack()
-    await until_disconnected(request, stack.enter_async_context(runtime.admission.slot()))
-    return stack
 
 
 def completion_logprobs(runtime: Runtime, tokens: list[Token], offset: int) -> CompletionLogprobs:
@@ -106,18 +121,3 @@ def chat_logprobs(runtime: Runtime, tokens: list[Token]) -> dict[str, Any]:
             for t in tokens
         ]
     }
-
-
-async def answer(request: Request, runtime: Runtime, endpoint: str, stack: AsyncExitStack, work: Any) -> Any:
-    """Await a non-streamed answer in its queue slot, counting how it ended."""
-    outcome = "error"
-    async with stack:
-        try:
-            result = await until_disconnected(request, work)
-            outcome = "done"
-            return result
-        except APIError as exc:
-            outcome = "disconnected" if exc.status == 499 else "error"
-            raise
-        finally:
-            runtime.metrics.requests.labels(endpoint, outcome).inc()

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from nexa_common.catalogue import DEFAULT_EMBEDDING_MODEL
-from nexa_common.settings import ServiceSettings, physical_cores
+from nexa_common.modalities import Modality, spec
+from nexa_common.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NEXA_TEXT_", env_nested_delimiter="__", extra="ignore")
+    deprecated_names: ClassVar[dict[str, str]] = {"n_threads": "threads"}
 
-    port: int = 8001
+    port: int = spec(Modality.TEXT).port
     """Port the text service binds to."""
-    model: str = "smollm2"
+    model: str = spec(Modality.TEXT).default_model
     """Catalogue name or path of a GGUF model or an ONNX Runtime GenAI folder; its backend picks the engine."""
     n_ctx: int = Field(default=2048, ge=64, le=1_048_576)
     """Context size in tokens (prompt plus completion); the seed's `--nctx`."""
-    n_threads: int = Field(default_factory=physical_cores, ge=1)
-    """CPU threads for decoding (both engines); physical cores, since hyper-threads slow matrix work down."""
     n_batch: int = Field(default=512, ge=1)
     """Prompt tokens evaluated per llama.cpp batch."""
     n_gpu_layers: int = Field(default=0, ge=-1)

@@ -1,0 +1,133 @@
+"""One generation answered, for completions and chat alike: wait for the model's slot, run the
+sequence, and answer it whole or as server-sent events. The routes only say how their chunks and
+their whole answer look (`Answer`); the slot, the client leaving, the metrics and a failure
+mid-stream are handled here, once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, aclosing
+from dataclasses import dataclass
+from typing import Protocol
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from nexa_common.errors import APIError, error_body
+from nexa_common.kit.cancellation import CLIENT_CLOSED, cancel_on_disconnect, while_connected
+from nexa_common.kit.models import Lease
+from nexa_common.schemas.text import ChatCompletionChunk, CompletionChunk, Usage
+
+from . import engine as engine_types
+from .runtime import Delta, Outcome
+from .serving import Served, TextState
+from .streaming import DONE, EventStream, event
+
+log = logging.getLogger("nexa.text.driver")
+
+
+class Answer(Protocol):
+    """How a route's answer looks: its stream chunks, and the whole answer."""
+
+    def start(self) -> list[str]:
+        """Events before the first token (chat's role chunk)."""
+        ...
+
+    def delta(self, delta: Delta) -> list[str]:
+        """Events for new text (none while it is held back)."""
+        ...
+
+    def end(self, outcome: Outcome) -> list[str]:
+        """Events once generation has ended (the finish reason, usage)."""
+        ...
+
+    def whole(self, deltas: list[Delta], outcome: Outcome) -> Response:
+        """The non-streamed answer."""
+        ...
+
+
+@dataclass(frozen=True)
+class Generation:
+    served: Served
+    sequence: engine_types.Sequence
+    stops: Sequence[str]
+    arrived: float
+    endpoint: str
+    """The `endpoint` label of nexa_text_requests_total."""
+
+    @property
+    def model_name(self) -> str:
+        """What answers say in `model`."""
+        return self.served.model.name
+
+
+def usage(outcome: Outcome) -> Usage:
+    return Usage(
+        prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens,
+        total_tokens=outcome.prompt_tokens + outcome.completion_tokens,
+    )
+
+
+def usage_event(chunk: type[CompletionChunk | ChatCompletionChunk], answer_id: str, created: int, job: Generation,
+                outcome: Outcome) -> str:  # fmt: skip
+    """The last chunk of a stream with `stream_options.include_usage`: no choices, the usage."""
+    return event(chunk(id=answer_id, created=created, model=job.model_name, choices=[], usage=usage(outcome)))
+
+
+async def respond(request: Request, state: TextState, job: Generation, answer: Answer, *, stream: bool) -> Response:
+    """Wait in the model's queue (429 at once when it is full; a client that leaves while waiting
+    leaves the queue), then generate: the slot is held until the answer is over, however it ends."""
+    stack = AsyncExitStack()
+    lease = await while_connected(request, stack.enter_async_context(state.pool.slot(job.served.model)))
+    if stream:
+        return EventStream(_events(request, state, job, answer, lease), cleanup=stack.aclose)
+    outcome = "error"
+    async with stack:
+        try:
+            deltas, end = await while_connected(request, _collect(job), job.sequence.cancel)
+            outcome = "done"
+            return answer.whole(deltas, end)
+        except APIError as exc:
+            outcome = "disconnected" if exc.status == CLIENT_CLOSED else "error"
+            raise
+        finally:
+            state.metrics.requests.labels(job.endpoint, outcome).inc()
+
+
+async def _collect(job: Generation) -> tuple[list[Delta], Outcome]:
+    deltas: list[Delta] = []
+    outcome: Outcome | None = None
+    async with aclosing(job.served.runtime.run(job.sequence, job.stops, job.arrived)) as events:
+        async for item in events:
+            if isinstance(item, Delta):
+                deltas.append(item)
+            else:
+                outcome = item
+    assert outcome is not None
+    return deltas, outcome
+
+
+async def _events(
+    request: Request, state: TextState, job: Generation, answer: Answer, lease: Lease
+) -> AsyncIterator[str]:
+    label = "disconnected"  # until the stream gets to its end
+    try:
+        async with cancel_on_disconnect(request, job.sequence.cancel):
+            for line in answer.start():
+                yield line
+            async with aclosing(job.served.runtime.run(job.sequence, job.stops, job.arrived)) as events:
+                async for item in events:
+                    for line in answer.delta(item) if isinstance(item, Delta) else answer.end(item):
+                        yield line
+            yield DONE
+            label = "done"
+    except Exception as exc:
+        label = "error"
+        lease.error = exc  # counted against the engine's health when the slot is given back
+        log.exception("generation failed during a stream")
+        yield event(error_body(500, "Generation failed; the server log has the details."))
+        yield DONE
+    finally:
+        state.metrics.requests.labels(job.endpoint, label).inc()
