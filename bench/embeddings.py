@@ -56,7 +56,7 @@ def compare(cache_dir: Path, repetitions: int, threads: int | None = None) -> di
         build(entry, cache_dir)
     folder = catalogue.resolve(MODEL, cache_dir).path
     direct = direct_paths(folder, threads)
-    env = {"NEXA_TEXT_MODEL": "smollm2", "NEXA_CACHE": str(cache_dir), "NEXA_TEXT_N_THREADS": str(threads)}
+    env = {"NEXA_TEXT_MODEL": "smollm2", "NEXA_CACHE": str(cache_dir), "NEXA_TEXT_THREADS": str(threads)}
     with tempfile.TemporaryDirectory() as logs, Supervisor(Path(logs)) as supervisor:
         stack = Stack(supervisor)
         service_url = stack.start("text", "nexa_text", "NEXA_TEXT_", env)
