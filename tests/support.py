@@ -6,6 +6,11 @@ Process specs for the real components, started through the CLI's Supervisor as `
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
 
 from nexa_cli.supervisor import ProcessSpec, Supervisor, free_port, python_module
 from nexa_common.modalities import MODALITIES as TABLE
@@ -55,3 +60,47 @@ def start_ready(supervisor: Supervisor, spec: ProcessSpec, timeout_s: float = 18
     """Start a component under the supervisor, wait until it is ready, and return its URL."""
     supervisor.wait_ready(supervisor.start(spec), timeout_s)
     return spec.url
+
+
+def status_runs(statuses: list[int]) -> str:
+    """[503, 503, 200] -> '503x2 200x1': a readable account of a long sequence of answers."""
+    runs: list[list[int]] = []
+    for status in statuses:
+        if runs and runs[-1][0] == status:
+            runs[-1][1] += 1
+        else:
+            runs.append([status, 1])
+    return " ".join(f"{status}x{count}" for status, count in runs)
+
+
+def chat_status(http: httpx.Client) -> int:
+    """The status of a tiny chat completion through `http` (-1: no HTTP answer at all)."""
+    body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+    try:
+        return http.post("/v1/chat/completions", json=body).status_code
+    except httpx.HTTPError:
+        return -1
+
+
+@contextmanager
+def transcribing(url: str, audio: bytes, headers: dict[str, str] | None = None) -> Iterator[list[int]]:
+    """Transcribe `audio` through the router at `url` again and again in a thread, while the block runs;
+    yields the list the statuses are appended to (complete once the block has left)."""
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def run() -> None:
+        with httpx.Client(base_url=url, timeout=120, headers=headers) as http:
+            for _ in range(500):  # bounded; stopped long before
+                if stop.is_set():
+                    return
+                files = {"file": ("jfk.flac", audio, "audio/flac")}
+                statuses.append(http.post("/v1/audio/transcriptions", files=files).status_code)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        worker.join(180)

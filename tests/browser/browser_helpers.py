@@ -58,10 +58,10 @@ def origin(url: str) -> str:
 LOCAL_SCHEMES = ("data", "blob", "about")
 
 
-def start_chromium(profile: Path) -> webdriver.Chrome:
+def start_chromium(profile: Path, extra_flags: tuple[str, ...] = ()) -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
+    for flag in (*CHROMIUM_FLAGS, *extra_flags):
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")  # a new, empty profile per test
     options.add_argument(f"--window-size={WINDOW[0]},{WINDOW[1]}")

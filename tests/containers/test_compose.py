@@ -11,7 +11,6 @@ import base64
 import os
 import signal
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,23 +19,13 @@ import httpx
 import openai
 import pytest
 from compose_helpers import Compose, inspect, require_docker, wait_until_ready
+from support import chat_status, status_runs, transcribing
 
 from nexa_cli.supervisor import free_port
 
 PROFILES = "text,image,audio"
 # Building the images from a cold cache and loading three models takes longer than one test's default.
 pytestmark = pytest.mark.timeout(1800)
-
-
-def _runs(statuses: list[int]) -> str:
-    """[503, 503, 200] -> '503x2 200x1': a readable account of a long sequence of answers."""
-    runs: list[list[int]] = []
-    for status in statuses:
-        if runs and runs[-1][0] == status:
-            runs[-1][1] += 1
-        else:
-            runs.append([status, 1])
-    return " ".join(f"{status}x{count}" for status, count in runs)
 
 
 @pytest.fixture(scope="module")
@@ -124,53 +113,31 @@ def test_killed_text_container_gives_503_then_restarts_by_policy_while_audio_kee
     stack: tuple[Compose, str], shared_data: Path
 ) -> None:
     compose, url = stack
-    audio_bytes = (shared_data / "jfk.flac").read_bytes()
-    audio_statuses: list[int] = []
-    stop = threading.Event()
-
-    def transcribe_until_stopped() -> None:
-        with httpx.Client(base_url=url, timeout=60) as http:
-            for _ in range(500):  # bounded; stopped long before
-                if stop.is_set():
-                    return
-                files = {"file": ("jfk.flac", audio_bytes, "audio/flac")}
-                audio_statuses.append(http.post("/v1/audio/transcriptions", files=files).status_code)
-
-    def chat(http: httpx.Client) -> int:
-        body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
-        try:
-            return http.post("/v1/chat/completions", json=body).status_code
-        except httpx.HTTPError:
-            return -1
-
     text = compose.container("text")
     restarts_before = int(inspect(text, "{{.RestartCount}}"))
-    worker = threading.Thread(target=transcribe_until_stopped, daemon=True)
-    worker.start()
-    try:
-        with httpx.Client(base_url=url, timeout=60) as http:
-            assert chat(http) == 200
-            # A crash, not `docker kill` (which counts as a manual stop and would not be restarted):
-            # SIGKILL to the service's process from the host.
-            os.kill(int(inspect(text, "{{.State.Pid}}")), signal.SIGKILL)
-            seen: list[int] = []
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and len(seen) < 5000 and (503 not in seen or seen[-1] != 200):
-                seen.append(chat(http))
-                if seen[-20:] == [200] * 20:
-                    break  # back, without a 503 ever: fail below instead of waiting out the deadline
-                time.sleep(0.02)
-            summary = _runs(seen)
-            assert 503 in seen, f"the router should answer 503 while text is down; got {summary}"
-            assert seen[-1] == 200, f"text did not answer again within 300 s; got {summary}"
-            # The first request may meet the pooled keep-alive connection the crash closed: the router
-            # then says 502 (the service dropped it), not 503 (unreachable). Every later one must be 503.
-            assert seen[0] in (502, 503), f"unexpected first answer after the crash: {summary}"
-            assert set(seen[1:]) <= {200, 503}, f"unexpected text answers: {summary}\n{compose.logs()}"
-        print(f"\ntext answers after the kill: {summary}")
-    finally:
-        stop.set()
-        worker.join(120)
+    with (
+        transcribing(url, (shared_data / "jfk.flac").read_bytes()) as audio_statuses,
+        httpx.Client(base_url=url, timeout=60) as http,
+    ):
+        assert chat_status(http) == 200
+        # A crash, not `docker kill` (which counts as a manual stop and would not be restarted):
+        # SIGKILL to the service's process from the host.
+        os.kill(int(inspect(text, "{{.State.Pid}}")), signal.SIGKILL)
+        seen: list[int] = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and len(seen) < 5000 and (503 not in seen or seen[-1] != 200):
+            seen.append(chat_status(http))
+            if seen[-20:] == [200] * 20:
+                break  # back, without a 503 ever: fail below instead of waiting out the deadline
+            time.sleep(0.02)
+    summary = status_runs(seen)
+    assert 503 in seen, f"the router should answer 503 while text is down; got {summary}"
+    assert seen[-1] == 200, f"text did not answer again within 300 s; got {summary}"
+    # The first request may meet the pooled keep-alive connection the crash closed: the router
+    # then says 502 (the service dropped it), not 503 (unreachable). Every later one must be 503.
+    assert seen[0] in (502, 503), f"unexpected first answer after the crash: {summary}"
+    assert set(seen[1:]) <= {200, 503}, f"unexpected text answers: {summary}\n{compose.logs()}"
+    print(f"\ntext answers after the kill: {summary}")
     assert int(inspect(text, "{{.RestartCount}}")) > restarts_before, "the restart policy should have restarted it"
     assert inspect(text, "{{.State.Health.Status}}") in ("healthy", "starting")
     assert audio_statuses and set(audio_statuses) == {200}, f"audio failed meanwhile: {audio_statuses}"

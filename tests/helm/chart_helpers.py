@@ -34,6 +34,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "text-only": example("text-only"),
     "scaled-out": example("scaled-out"),
     "ingress-keys": example("ingress-keys"),
+    "local-images": example("local-images"),
     "existing-resources": {
         "global": {"imageRegistry": "registry.example.com/ml/", "imageTag": "1.2.3"},
         "apiKeys": {"existingSecret": "my-keys", "secretKey": "keys"},

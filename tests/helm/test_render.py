@@ -24,8 +24,8 @@ from chart_helpers import (
     named_port,
 )
 
-# The oldest Kubernetes the chart supports (Chart.yaml: kubeVersion >=1.25) that
-# kubernetes-validate ships schemas for, and the newest it ships.
+# The oldest and the newest Kubernetes schemas kubernetes-validate ships. The chart supports 1.20
+# and later (Chart.yaml kubeVersion); 1.20 itself is installed for real by tests/cluster.
 KUBE_VERSIONS = ("1.25", "1.37")
 # Kinds with no schema in Kubernetes itself (CRDs of the Prometheus Operator).
 CRD_KINDS = {"ServiceMonitor"}
@@ -57,6 +57,29 @@ def test_lint_is_clean(value_set: str) -> None:
     assert report["errors"] == []
     problems = [m for m in report["messages"] if m["severity"] >= 2]  # 2: warning, 3: error
     assert problems == []
+
+
+def test_current_clusters_get_the_stable_autoscaling_and_disruption_apis(render: Any) -> None:
+    # Offline, .Capabilities.APIVersions is Helm's built-in (current) set; on a 1.20-1.22 cluster the
+    # chart falls back to autoscaling/v2beta2 and policy/v1beta1 (tests/cluster shows it for real).
+    rendered: Rendered = render(VALUE_SETS["scaled-out"])
+    assert {h["apiVersion"] for h in rendered.of_kind("HorizontalPodAutoscaler")} == {"autoscaling/v2"}
+    assert {p["apiVersion"] for p in rendered.of_kind("PodDisruptionBudget")} == {"policy/v1"}
+
+
+def test_local_images_are_never_pulled(render: Any) -> None:
+    rendered: Rendered = render(VALUE_SETS["local-images"])
+    for deployment in rendered.of_kind("Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        component = deployment["metadata"]["name"].rsplit("-", 1)[1]
+        for spec in [*pod.get("initContainers", []), *pod["containers"]]:
+            # The tags `docker compose build` gives (compose.yaml), on the node's own engine.
+            assert spec["image"] == f"nexa-{component}:latest"
+            assert spec["imagePullPolicy"] == "Never"
+        requests = container(deployment)["resources"]["requests"]
+        assert requests["cpu"] in ("100m", "250m")  # a rolling update's extra pod fits on 2 cores
+    (claim,) = rendered.of_kind("PersistentVolumeClaim")
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"] and "storageClassName" not in claim["spec"]
 
 
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)

@@ -229,3 +229,16 @@ The model services this chart knows, in a fixed order: the modality table of nex
 {{- define "nexa.modalities" -}}
 text image audio
 {{- end }}
+
+{{/*
+API versions of the kinds that moved out of beta, chosen from what the cluster serves
+(.Capabilities.APIVersions: the API server's discovery on install, Helm's built-in set offline),
+so that one chart installs on Kubernetes 1.20-1.22 and on current clusters alike.
+*/}}
+{{- define "nexa.hpaApiVersion" -}}
+{{- if .Capabilities.APIVersions.Has "autoscaling/v2" }}autoscaling/v2{{ else }}autoscaling/v2beta2{{ end }}
+{{- end }}
+
+{{- define "nexa.pdbApiVersion" -}}
+{{- if .Capabilities.APIVersions.Has "policy/v1" }}policy/v1{{ else }}policy/v1beta1{{ end }}
+{{- end }}

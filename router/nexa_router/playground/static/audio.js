@@ -106,10 +106,11 @@ function setupSpeech(api) {
     showError(errorBox, null);
     submit.disabled = true;
     try {
-      const response = await api.fetch("audio/speech", {
-        method: "POST",
-        json: { model: picker.value, input: $("speech-input").value, voice: $("speech-voice").value || "alloy", response_format: "wav" },
-      });
+      const body = { model: picker.value, input: $("speech-input").value, response_format: "wav" };
+      // No voice: the voice model's own first speaker; OpenAI's names (alloy, …) map onto its speakers.
+      if ($("speech-voice").value.trim()) body.voice = $("speech-voice").value.trim();
+      if ($("speech-speed").value !== "") body.speed = Number($("speech-speed").value);
+      const response = await api.fetch("audio/speech", { method: "POST", json: body });
       const blob = await response.blob();
       if (objectUrl) URL.revokeObjectURL(objectUrl);
       objectUrl = URL.createObjectURL(blob);
@@ -163,6 +164,7 @@ export function setupAudio(api) {
     const capability = task.value === "translations" ? "translation" : "transcription";
     const usable = fillPicker(picker, state.cards, capability);
     submit.disabled = usable.length === 0;
+    $("audio-model-note").textContent = pickerNote(usable, state.cards, capability, "whisper-tiny.en");
   };
   task.addEventListener("change", syncTask);
 
@@ -218,8 +220,6 @@ export function setupAudio(api) {
     setModels(cards) {
       state.cards = cards;
       syncTask();
-      const usable = cards.filter((card) => can(card, "transcription"));
-      $("audio-model-note").textContent = pickerNote(usable, cards, "speech-to-text", "whisper-tiny.en");
       setSpeechModels(cards);
     },
   };

@@ -18,9 +18,12 @@ const USE = {
   embeddings: "/v1/embeddings",
 };
 
+// Backends whose models do something else than their modality's usual work.
+const BY_BACKEND = { piper: ["speech"] };
+
 export function capabilitiesOf(card) {
   if (Array.isArray(card.capabilities)) return card.capabilities;
-  return BY_MODALITY[card.modality || "text"] || [];
+  return BY_BACKEND[card.backend] || BY_MODALITY[card.modality || "text"] || [];
 }
 
 export function can(card, capability) {
@@ -66,9 +69,9 @@ export function fillPicker(select, cards, capability) {
 }
 
 /** A short note under a picker: why nothing can be picked, or that the server reports no states. */
-export function pickerNote(usable, cards, what, example) {
+export function pickerNote(usable, cards, capability, example) {
   if (!usable.length) {
-    return `This server serves no ${what} model; start one, e.g. \`nexa server ${example}\`.`;
+    return `No model here has the \`${capability}\` capability; serve one, e.g. \`nexa server ${example}\`.`;
   }
   if (!cards.some((card) => card.state)) return "This server's model cards carry no load state.";
   return "";

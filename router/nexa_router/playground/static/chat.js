@@ -55,7 +55,7 @@ export function setupChat(api) {
   schema.value = JSON.stringify(EXAMPLE_SCHEMA, null, 2);
   tools.value = JSON.stringify(EXAMPLE_TOOLS, null, 2);
 
-  const state = { cards: [], history: [], controller: null };
+  const state = { cards: [], usable: 0, history: [], controller: null };
 
   const mode = () => modeRadios.find((radio) => radio.checked).value;
 
@@ -88,9 +88,11 @@ export function setupChat(api) {
   }
 
   function setBusy(busy) {
+    // Screen readers read the answer once it is complete, not at every token.
+    messagesBox.setAttribute("aria-busy", String(busy));
     send.hidden = busy;
     stop.hidden = !busy;
-    picker.disabled = busy || state.cards.length === 0;
+    picker.disabled = busy || state.usable === 0;
   }
 
   function requestBody(userText) {
@@ -279,6 +281,7 @@ export function setupChat(api) {
     setModels(cards) {
       state.cards = cards;
       const usable = fillPicker(picker, cards, "chat");
+      state.usable = usable.length;
       modelNote.textContent = pickerNote(usable, cards, "chat", "smollm2");
       send.disabled = usable.length === 0;
       updateModes();

@@ -160,7 +160,7 @@ export function setupImages(api) {
     setModels(cards) {
       state.cards = cards;
       const usable = fillPicker(picker, cards, "image_generation");
-      $("image-model-note").textContent = pickerNote(usable, cards, "image", "tiny-sd");
+      $("image-model-note").textContent = pickerNote(usable, cards, "image_generation", "tiny-sd");
       state.usable = usable.length;
       submit.disabled = usable.length === 0;
       syncEdit();
