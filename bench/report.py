@@ -45,6 +45,7 @@ def render(r: dict[str, Any]) -> str:
         ("Text", _text),
         ("Concurrent chat streams", _concurrency),
         ("Audio and image", _media),
+        ("Models on demand", _pool),
         ("Router overhead", _router),
         ("Text: ONNX Runtime vs GGUF", lambda r: _onnx(r.get("onnx"))),
         ("Embeddings", lambda r: _embeddings(r.get("embeddings"))),
@@ -254,6 +255,34 @@ def _targets(r: dict[str, Any]) -> list[str]:
         except (KeyError, TypeError, ValueError):
             lines.append(f"| {label} | not measured | **not met** |")
     return [*lines, ""]
+
+
+def _pool(r: dict[str, Any]) -> list[str]:
+    """Cold and warm time to first token, and swapping models, against llama-cpp-python's own load."""
+    p = r["pool"]
+    first, second = p["models"]
+    return [
+        "",
+        f"## Models on demand ({first} and {second} in one text service with room for one, n_ctx {p['n_ctx']})",
+        "",
+        "Time to the first streamed token through the service, and llama-cpp-python loading the same GGUF "
+        "directly (then its first token), interleaved in the same run.",
+        "",
+        "| path | seconds | × direct |",
+        "|---|---|---|",
+        f"| direct load of {second} | {_spread(p['direct_load_s'][second], 2)} | |",
+        f"| direct load + first token of {second} | {_spread(p['direct_cold_ttft_s'][second], 2)} | 1 |",
+        f"| service, {second} cold (loaded by the request) | {_spread(p['service_cold_ttft_s'], 2)} | "
+        f"{_f(p['cold_vs_direct_cold'], 2)} |",
+        f"| service, {second} warm | {_spread(p['service_warm_ttft_s'], 2)} | |",
+        *(
+            f"| service, swap to {name} (the other unloaded) | {_spread(p['swap_ttft_s'][name], 2)} | "
+            f"{_f(p['swap_vs_direct_cold'][name], 2)} (× load alone {_f(p['swap_vs_direct_load'][name], 2)}) |"
+            for name in (first, second)
+        ),
+        "",
+        f"Cold / warm: {_f(p['cold_vs_warm'], 1)} ×.",
+    ]
 
 
 def _onnx(o: dict[str, Any] | None) -> list[str]:

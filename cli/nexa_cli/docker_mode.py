@@ -86,12 +86,13 @@ class Stack:
         return subprocess.Popen(self.argv(*args), env={**os.environ, **self.env}, stdin=subprocess.DEVNULL)
 
 
-def plan(models: list[str], *, onnx: bool) -> dict[Modality, str]:
-    """One catalogue model per modality (the embedded text and audio defaults when none is given)."""
+def plan(models: list[str], *, onnx: bool) -> dict[Modality, list[str]]:
+    """The catalogue models of each modality, its default first (the embedded text and audio
+    defaults when none is given)."""
     if onnx:
         raise ModelError("ONNX models run in local mode only (the images carry no ONNX Runtime): use --local.")
     names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
-    chosen: dict[Modality, str] = {}
+    chosen: dict[Modality, list[str]] = {}
     for name in names:
         entry = catalogue.find(name)
         if entry.embeddings:
@@ -104,22 +105,20 @@ def plan(models: list[str], *, onnx: bool) -> dict[Modality, str]:
                 f"'{name}' is a local path; the containers see only the `models` volume. Run with --local, or copy "
                 f"the model into the volume and name it by its path there (e.g. /models/...)."
             )
-        if entry.modality in chosen:
-            raise ModelError(
-                f"Both '{chosen[entry.modality]}' and '{name}' are {entry.modality.value} models; "
-                f"serve one model per modality."
-            )
-        chosen[entry.modality] = name
+        if name not in chosen.setdefault(entry.modality, []):
+            chosen[entry.modality].append(name)
     return chosen
 
 
 def stack_for(
-    models: dict[Modality, str], *, host: str, port: int, gpu: bool, n_ctx: int | None, directory: Path
+    models: dict[Modality, list[str]], *, host: str, port: int, gpu: bool, n_ctx: int | None, directory: Path
 ) -> Stack:
     env = {"NEXA_HOST": host, "NEXA_PORT": str(port), "NEXA_LOG_JSON": "false"}
     for service in MODALITIES:
         if service.modality in models:
-            env[f"{service.env_prefix}MODEL"] = models[service.modality]
+            default, *more = models[service.modality]
+            env[f"{service.env_prefix}MODEL"] = default
+            env[f"{service.env_prefix}MODELS"] = ",".join(more)
         else:
             env[service.router_url_env] = ""  # the router answers 503 for it at once
     if n_ctx:
@@ -179,7 +178,7 @@ def serve(
         raise ModelError(f"no {COMPOSE_FILE} found (set NEXA_COMPOSE_DIR to the nexa repository)")
     stack = stack_for(chosen, host=host, port=port, gpu=gpu, n_ctx=n_ctx, directory=directory)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
-    described = ", ".join(f"{m.value}: {name}" for m, name in chosen.items())
+    described = ", ".join(f"{m.value}: {', '.join(names)}" for m, names in chosen.items())
     mode = "docker mode with CUDA" if gpu else "docker mode"
     print(f"nexa: {mode}: starting {described} (images are built on first use)", flush=True)
     previous = signal.signal(signal.SIGTERM, _raise_shutdown)

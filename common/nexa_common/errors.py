@@ -108,7 +108,8 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
         return "Invalid request.", None
     first = errors[0]
     param = _param_of(tuple(first.get("loc", ())))
-    msg = str(first.get("msg", "invalid value"))
+    # A validator's own message already says what is wrong; pydantic's "Value error, " adds nothing.
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if first.get("type") == "json_invalid":
         return "The request body is not valid JSON.", None
     text = f"Invalid value for '{param}': {msg}" if param else f"Invalid request: {msg}"

@@ -7,15 +7,22 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from .errors import install_error_handlers
+from .fields import IgnoredFieldsMiddleware
 from .metrics import HttpMetrics, ObservabilityMiddleware, metrics_endpoint
+from .protocol import HeadAsGetMiddleware, RefuseUpgradesMiddleware
 from .schemas.common import Health
 
 
 def install_common(app: FastAPI, component: str, registry: CollectorRegistry | None = None) -> CollectorRegistry:
-    """Errors, observability, `/health` and `/metrics`; returns the app's metrics registry."""
+    """Errors, observability, the ignored-fields header, HEAD and upgrade handling, `/health` and
+    `/metrics`; returns the app's metrics registry."""
     registry = registry or CollectorRegistry()
     install_error_handlers(app)
+    app.add_middleware(IgnoredFieldsMiddleware)
     app.add_middleware(ObservabilityMiddleware, metrics=HttpMetrics(registry, component))
+    # Outermost: HEAD is seen as GET by everything inside; upgrades never reach the routes.
+    app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(RefuseUpgradesMiddleware)
     app.add_api_route("/metrics", metrics_endpoint(registry), methods=["GET"], include_in_schema=False)
 
     @app.get("/health", response_model=Health, tags=["operations"])

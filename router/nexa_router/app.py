@@ -12,7 +12,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from nexa_common.service import install_common
 
 from .metrics import RouterMetrics
+from .models import ModelDirectory
 from .openapi import install_openapi
+from .operator import add_operator_routes
 from .playground import install_playground
 from .routes import add_proxy_routes
 from .settings import Settings
@@ -44,18 +46,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.api_keys = tuple(key.encode() for key in settings.api_keys)
     app.state.upstreams = {}
+    app.state.models = ModelDirectory(settings.ready_timeout_s)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID"],
+            expose_headers=["X-Request-ID", "X-Nexa-Ignored-Fields"],
         )
     # Added after CORS, so it wraps it: preflight answers get request IDs and access-log lines too.
     registry = install_common(app, "router")
     app.state.metrics = RouterMetrics(registry)
     add_status_routes(app, keys_required=bool(settings.api_keys))
+    add_operator_routes(app, keys_required=bool(settings.api_keys))
     add_proxy_routes(app, settings)
     install_openapi(app)
     install_playground(app)

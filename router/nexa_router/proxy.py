@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 from starlette.background import BackgroundTask
@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 
 from nexa_common.errors import APIError, error_body
 from nexa_common.modalities import Modality
+from nexa_common.public_url import forwarded_headers, public_base_url
 
 from . import upstreams as errors
 from .upstreams import Upstream
@@ -128,16 +129,26 @@ def _dropped(modality: Modality) -> APIError:
     )
 
 
+BodyCheck = Callable[[bytes], Awaitable[None]]
+
+
 async def forward(
-    request: Request, upstream: Upstream | None, modality: Modality, limit: int, limit_setting: str, stream_body: bool
+    request: Request,
+    upstream: Upstream | None,
+    modality: Modality,
+    limit: int,
+    limit_setting: str,
+    stream_body: bool,
+    check: BodyCheck | None = None,
 ) -> Response:
-    """Send the request to `upstream` and relay its answer; raises APIError for 413/502/503/504."""
+    """Send the request to `upstream` and relay its answer; raises APIError for 413/502/503/504, and
+    whatever `check` raises about a (read, not streamed) body before anything is forwarded."""
     scope = request.scope
     state = scope["state"]
     log_fields: dict[str, object] = {"upstream": modality.value}
     state["log_fields"] = log_fields
     path: str = scope["path"]
-    if upstream is None:
+    if upstream is None and check is None:
         raise errors.not_configured(modality, path)
 
     headers = [(k, v) for k, v in scope["headers"] if k in _FORWARDED_REQUEST_HEADERS]
@@ -145,6 +156,8 @@ async def forward(
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(path, limit, limit_setting)
     headers.append((b"x-request-id", state["request_id"].encode()))
+    # The client's view of this router's address, for absolute URLs in the answer (image `url`s).
+    headers.extend(forwarded_headers(public_base_url(request, request.app.state.settings.public_base_url)))
 
     content: bytes | AsyncIterator[bytes]
     try:
@@ -159,6 +172,10 @@ async def forward(
         raise _too_large(path, limit, limit_setting) from None
     except ClientDisconnect:
         return _client_gone()
+    if check is not None and isinstance(content, bytes):
+        await check(content)  # a model of another kind is turned away here, never forwarded
+    if upstream is None:
+        raise errors.not_configured(modality, path)
 
     raw_path: bytes = scope.get("raw_path") or path.encode()
     query: bytes = scope["query_string"]

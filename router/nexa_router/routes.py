@@ -17,7 +17,8 @@ from nexa_common.errors import error_responses
 from nexa_common.modalities import Modality, ModalitySpec, Route, all_routes
 
 from .auth import require_api_key
-from .proxy import forward
+from .models import ModelDirectory
+from .proxy import BodyCheck, forward
 from .settings import Settings
 
 # What a forwarded request may answer: the service's own errors (400, 429, 503 while loading, and the
@@ -62,9 +63,21 @@ def _handler(modality: Modality, route: Route, settings: Settings) -> Callable[.
         return get_file
 
     async def proxy(request: Request) -> Response:
-        return await forward(request, request.app.state.upstreams.get(modality), modality, limit, setting, stream_body)
+        upstreams = request.app.state.upstreams
+        checked = None if stream_body or route.capability is None else _model_check(request, route, modality)
+        return await forward(request, upstreams.get(modality), modality, limit, setting, stream_body, checked)
 
     return proxy
+
+
+def _model_check(request: Request, route: Route, modality: Modality) -> BodyCheck:
+    """The check of a JSON body's `model` against the route, before the body is forwarded."""
+
+    async def check(body: bytes) -> None:
+        directory: ModelDirectory = request.app.state.models
+        await directory.check(body, route, modality, request.app.state.upstreams, request.scope["state"]["request_id"])
+
+    return check
 
 
 def add_proxy_routes(app: FastAPI, settings: Settings) -> None:

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from nexa_common.modalities import MODALITIES, Modality
-from nexa_common.settings import ComponentSettings
+from nexa_common.settings import ComponentSettings, comma_separated
 
 MIB = 1024 * 1024
 
@@ -50,15 +50,17 @@ class Settings(ComponentSettings):
     max_audio_body_bytes: int = Field(default=25 * MIB, ge=1)
     """Largest audio upload (multipart body), as OpenAI's limit; larger answers 413."""
 
+    public_base_url: str = ""
+    """The API's address as clients see it (e.g. https://ai.example.com), passed to the services for absolute
+    URLs in answers (image `url`s); empty: taken from each request (X-Forwarded-* or Forwarded, else Host)."""
+
     ready_timeout_s: float = Field(default=2.0, gt=0)
     """Time limit for asking each service whether it is ready (for /ready and /v1/models)."""
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
+        return comma_separated(value)
 
     @model_validator(mode="before")
     @classmethod

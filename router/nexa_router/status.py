@@ -1,4 +1,4 @@
-"""`/ready` and `/v1/models`: what the router sees of its services, asked concurrently."""
+"""`/ready`, `/v1/models` and `/v1/models/{id}`: what the router sees of its services, asked concurrently."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from nexa_common.errors import error_responses
-from nexa_common.schemas.common import ModelCard, ModelList, Readiness
+from nexa_common.schemas.common import Readiness
+from nexa_common.schemas.models import ModelCard, ModelList
 
 from .auth import require_api_key
+from .models import ModelDirectory
 from .upstreams import Upstream
 
 log = logging.getLogger("nexa.router")
@@ -30,17 +32,6 @@ async def _readiness(upstream: Upstream, timeout_s: float, request_id: str) -> R
         return Readiness(status="failed", detail=f"unexpected /ready answer (HTTP {response.status_code})")
 
 
-async def _models(upstream: Upstream, timeout_s: float, request_id: str) -> list[ModelCard]:
-    try:
-        response = await upstream.client.get("/v1/models", timeout=timeout_s, headers={"x-request-id": request_id})
-        response.raise_for_status()
-        return ModelList.model_validate_json(response.content).data
-    except (httpx.HTTPError, ValidationError) as exc:
-        # A service that is down has no models to offer; the others still list theirs.
-        log.warning("no model list from the %s service: %s", upstream.modality.value, type(exc).__name__)
-        return []
-
-
 def add_status_routes(app: FastAPI, keys_required: bool) -> None:
     @app.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}}, tags=["operations"])
     async def ready(request: Request) -> JSONResponse:
@@ -55,24 +46,33 @@ def add_status_routes(app: FastAPI, keys_required: bool) -> None:
         body = Readiness(status=overall, upstreams=views)  # type: ignore[arg-type]
         return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if overall == "ready" else 503)
 
+    keys = [Depends(require_api_key)] if keys_required else []
+
     @app.get(
         "/v1/models",
         response_model=ModelList,
         responses=error_responses(401),
         tags=["models"],
         operation_id="listModels",
-        dependencies=[Depends(require_api_key)] if keys_required else [],
+        dependencies=keys,
     )
     async def models(request: Request) -> ModelList:
-        """The models of every reachable service, in OpenAI's list shape."""
-        upstreams: dict[str, Upstream] = request.app.state.upstreams
-        timeout_s: float = request.app.state.settings.ready_timeout_s
-        request_id: str = request.scope["state"]["request_id"]
-        lists = await asyncio.gather(*(_models(u, timeout_s, request_id) for u in upstreams.values()))
-        seen: set[str] = set()
-        cards = []
-        for card in (card for cards_of_one in lists for card in cards_of_one):
-            if card.id not in seen:
-                seen.add(card.id)
-                cards.append(card)
+        """Every model this server can serve, loaded or not, in OpenAI's list shape; each card also says
+        which service serves it (`modality`), its `backend`, `state` (loaded, loading, available,
+        failed), `capabilities` and `aliases`."""
+        directory: ModelDirectory = request.app.state.models
+        cards = await directory.cards(request.app.state.upstreams, request.scope["state"]["request_id"], fresh=True)
         return ModelList(data=cards)
+
+    @app.get(
+        "/v1/models/{model_id:path}",
+        response_model=ModelCard,
+        responses=error_responses(401, 404),
+        tags=["models"],
+        operation_id="retrieveModel",
+        dependencies=keys,
+    )
+    async def model(request: Request, model_id: str) -> ModelCard:
+        """One model's card, by name or alias (what the OpenAI SDK's `models.retrieve` asks for)."""
+        directory: ModelDirectory = request.app.state.models
+        return await directory.card(model_id, request.app.state.upstreams, request.scope["state"]["request_id"])

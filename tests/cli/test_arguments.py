@@ -48,11 +48,14 @@ def test_no_model_plans_the_embedded_text_and_audio_defaults(tmp_path: Path) -> 
     assert plan.models == {Modality.TEXT: "smollm2", Modality.AUDIO: "whisper-tiny.en"}
 
 
-def test_one_model_per_modality(tmp_path: Path) -> None:
+def test_several_models_of_a_modality_share_its_service_the_first_being_its_default(tmp_path: Path) -> None:
     gguf = tmp_path / "other.gguf"
     gguf.write_bytes(b"GGUF")
-    with pytest.raises(ModelError, match="one model per modality"):
-        local.plan(["smollm2", str(gguf)], cache_dir=tmp_path)
+    plan = local.plan(["smollm2", str(gguf), "whisper-tiny.en", "smollm2"], cache_dir=tmp_path)
+    assert plan.models == {Modality.TEXT: "smollm2", Modality.AUDIO: "whisper-tiny.en"}
+    assert plan.more == {Modality.TEXT: [str(gguf)]}
+    with pytest.raises(ModelError):
+        local.plan(["smollm2", "no-such-model"], cache_dir=tmp_path)
 
 
 def test_missing_hub_model_fails_before_anything_starts(tmp_path: Path) -> None:

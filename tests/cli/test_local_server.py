@@ -134,6 +134,29 @@ def test_nexa_server_smollm2_answers_chat_through_router_and_ctrl_c_stops_everyt
         _interrupt_and_check_nothing_is_left(run)
 
 
+def test_nexa_server_serves_several_models_of_one_modality(tmp_path: Path, shared_data: Path) -> None:
+    port = free_port()
+    with nexa_server("--port", str(port), "smollm2", "gemma3-270m", "whisper-tiny.en", cache=tmp_path) as run:
+        assert run.wait_for("serving at", 600), "\n".join(run.seen)
+        base = f"http://127.0.0.1:{port}"
+        models = {m["id"]: m for m in httpx.get(base + "/v1/models", timeout=10).json()["data"]}
+        assert {"smollm2", "gemma3-270m", "whisper-tiny.en"} <= set(models)
+        assert models["smollm2"]["state"] == "loaded" and models["gemma3-270m"]["state"] == "available"
+        for model in ("gemma3-270m", "smollm2"):  # one text service, each request answered by its model
+            reply = httpx.post(
+                base + "/v1/completions",
+                json={"model": model, "prompt": "The capital of France is", "max_tokens": 8, "temperature": 0},
+                timeout=300,
+            )
+            assert reply.status_code == 200 and reply.json()["model"] == model, reply.text
+        transcript = httpx.post(
+            base + "/v1/audio/transcriptions", files={"file": ("jfk.flac", (shared_data / "jfk.flac").read_bytes())},
+            timeout=300,
+        )  # fmt: skip
+        assert "ask not what your country" in transcript.json()["text"].lower()
+        _interrupt_and_check_nothing_is_left(run)
+
+
 def test_nexa_server_with_no_model_serves_the_embedded_text_and_audio_defaults(tmp_path: Path) -> None:
     port = free_port()
     with nexa_server("--port", str(port), cache=tmp_path) as run:

@@ -1,6 +1,7 @@
 """The embedding model built from scratch once per session (`nexa pull all-minilm-l6-v2` into the
 session's fresh cache), sentence-transformers' own model from the same wheel as the reference,
-and clients of the real text service and of a router in front of it."""
+and clients of a real text service serving it beside a chat model (as `nexa server smollm2
+all-minilm-l6-v2` runs it) and of a router in front of it."""
 
 from __future__ import annotations
 
@@ -62,9 +63,10 @@ def reference(st_folder: Path) -> Any:
 
 
 @pytest.fixture(scope="session")
-def embed_url(text_url: str, embedding_model: Path) -> str:
-    """The shared text service (SmolLM2 for chat); it finds the embedding model once it is built."""
-    return text_url
+def embed_url(supervisor: Supervisor, embedding_model: Path) -> str:
+    """A text service with SmolLM2 (its default, for chat) and the embedding model, one pool."""
+    env = {"NEXA_TEXT_MODEL": "smollm2", "NEXA_TEXT_MODELS": MODEL, "NEXA_TEXT_QUEUE_SIZE": "8"}
+    return start_ready(supervisor, service_spec("text", env, name="text-embeddings"))
 
 
 @pytest.fixture(scope="session")
@@ -88,11 +90,11 @@ def matryoshka_model(embedding_model: Path, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="session")
 def limited_url(supervisor: Supervisor, matryoshka_model: Path) -> str:
-    """A private text service with small request limits and truncation turned on, serving the
-    Matryoshka-declaring copy by its path."""
+    """A private text service serving only the Matryoshka-declaring copy (by its path, as its
+    default model), with small request limits, truncation and strict field checking turned on."""
     env = {
-        "NEXA_TEXT_MODEL": "smollm2",
-        "NEXA_TEXT_EMBEDDING_MODEL": str(matryoshka_model),
+        "NEXA_TEXT_MODEL": str(matryoshka_model),
+        "NEXA_TEXT_STRICT_FIELDS": "true",
         "NEXA_TEXT_EMBEDDING_MAX_INPUTS": "8",
         "NEXA_TEXT_EMBEDDING_MAX_REQUEST_TOKENS": "600",
         "NEXA_TEXT_EMBEDDING_TRUNCATE": "true",
@@ -101,9 +103,19 @@ def limited_url(supervisor: Supervisor, matryoshka_model: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def unbuilt_url(supervisor: Supervisor, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A private text service whose model cache is empty: the embedding model is not built there."""
-    env = {"NEXA_TEXT_MODEL": "smollm2", "NEXA_CACHE": str(tmp_path_factory.mktemp("empty-cache"))}
+def unbuilt_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("empty-cache")
+
+
+@pytest.fixture(scope="session")
+def unbuilt_url(supervisor: Supervisor, unbuilt_cache: Path) -> str:
+    """A private text service whose model cache is empty (the embedding model is not built there),
+    serving whatever is installed, as local mode (`nexa server`) does."""
+    env = {
+        "NEXA_TEXT_MODEL": "smollm2",
+        "NEXA_TEXT_ALLOW_ANY_INSTALLED": "true",
+        "NEXA_CACHE": str(unbuilt_cache),
+    }
     return start_ready(supervisor, service_spec("text", env, name="text-embeddings-unbuilt"))
 
 

@@ -88,7 +88,7 @@ def test_concurrent_requests_share_engine_calls(engine: EmbeddingEngine, embeddi
         try:
             results = await asyncio.gather(*(batcher.embed([own.tokenize(t)]) for t in texts))
         finally:
-            await batcher.close()
+            batcher.close()
         return [r[0] for r in results]
 
     vectors = asyncio.run(run())
@@ -110,7 +110,7 @@ def test_a_lone_request_does_not_wait_for_company(embedding_model: Path) -> None
             out = await asyncio.wait_for(batcher.embed([own.tokenize("alone")]), 60)
             assert out.shape == (1, 384)
         finally:
-            await batcher.close()
+            batcher.close()
 
     asyncio.run(run())
 
@@ -137,7 +137,7 @@ def test_requests_on_their_way_are_waited_for(embedding_model: Path) -> None:
                 assert not third.done()
             assert (await asyncio.wait_for(third, 60)).shape == (1, 384)
         finally:
-            await batcher.close()
+            batcher.close()
 
     asyncio.run(run())
     assert registry.get_sample_value("nexa_text_embedding_batches_total") == 2  # first+second, then third
@@ -160,7 +160,29 @@ def test_queue_full_is_a_429(embedding_model: Path) -> None:
                 assert caught.value.status == 429 and caught.value.code == "queue_full"
             assert all(v.shape == (1, 384) for v in await asyncio.wait_for(asyncio.gather(*first), 60))
         finally:
-            await batcher.close()
+            batcher.close()
+
+    asyncio.run(run())
+
+
+def test_unloading_from_another_thread_answers_the_queued_and_frees_the_engine(embedding_model: Path) -> None:
+    """The pool unloads a model from a worker thread: the batcher's collector stops on its loop,
+    what is still queued gets a 503 (never hangs), and the engine's session is freed."""
+    arrivals = Arrivals()
+
+    async def run() -> None:
+        own = EmbeddingEngine(embedding_model, n_threads=2)
+        batcher = EmbeddingBatcher(
+            own, EmbeddingMetrics(CollectorRegistry()), max_batch=32, wait_s=3600, queue_size=8, arrivals=arrivals
+        )
+        with arrivals.coming():  # holds the queued request back, waiting for company
+            queued = asyncio.create_task(batcher.embed([own.tokenize("a")]))
+            await asyncio.sleep(0.1)
+            await asyncio.wait_for(asyncio.to_thread(batcher.close), 60)
+            with pytest.raises(APIError) as caught:
+                await asyncio.wait_for(queued, 10)
+        assert caught.value.status == 503 and caught.value.code == "model_unloaded"
+        assert not hasattr(own, "_session")  # the ONNX Runtime session is gone with it
 
     asyncio.run(run())
 
@@ -184,7 +206,7 @@ def test_a_large_request_takes_turns_with_small_ones(embedding_model: Path) -> N
         try:
             big_out, small_out = await asyncio.gather(big, small)
         finally:
-            await batcher.close()
+            batcher.close()
         assert big_out.shape == (64, 384) and small_out.shape == (1, 384)
 
     asyncio.run(run())

@@ -3,7 +3,9 @@ sentence-transformers' vectors, the errors, and a LangChain-sized batch."""
 
 from __future__ import annotations
 
+import shutil
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -244,17 +246,43 @@ def test_dimensions_shorten_only_to_declared_sizes(limited_url: str) -> None:
     assert "384-dimensional" in message and "128, 256" in message
 
 
-def test_a_model_not_built_is_404_not_pulled_and_chat_still_works(unbuilt_url: str) -> None:
+def test_a_model_not_built_is_404_not_pulled_then_servable_once_pulled(
+    unbuilt_url: str, unbuilt_cache: Path, embedding_model: Path
+) -> None:
     client = openai.OpenAI(base_url=unbuilt_url + "/v1", api_key="x", timeout=120.0, max_retries=0)
     with pytest.raises(openai.NotFoundError) as caught:
         client.embeddings.create(model=MODEL, input="hello")
     error = _error(caught.value)
     assert error["code"] == "model_not_pulled"
     assert f"nexa pull {MODEL}" in error["message"]
-    card = next(c for c in httpx.get(unbuilt_url + "/v1/models").json()["data"] if c["id"] == MODEL)
-    assert card["state"] == "available"
+    assert MODEL not in [c["id"] for c in httpx.get(unbuilt_url + "/v1/models").json()["data"]]
     chat = client.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "Hi"}], max_tokens=4)
     assert chat.choices[0].message.content is not None
+    # What `nexa pull` leaves in the cache: the service serves it from the next request, no restart.
+    shutil.copytree(embedding_model, unbuilt_cache / "built" / MODEL)
+    card = next(c for c in httpx.get(unbuilt_url + "/v1/models").json()["data"] if c["id"] == MODEL)
+    assert card["state"] == "available" and card["capabilities"] == ["embeddings"]
+    response = client.embeddings.create(model=MODEL, input="hello", encoding_format="float")
+    assert len(response.data[0].embedding) == 384
+
+
+def test_fields_not_honoured_are_named_never_dropped(http: httpx.Client) -> None:
+    honoured = {"model": MODEL, "input": "a", "encoding_format": "float", "dimensions": 384, "keep_alive": "5m"}
+    answer = http.post("/v1/embeddings", json=honoured)
+    assert answer.status_code == 200 and "X-Nexa-Ignored-Fields" not in answer.headers
+    answer = http.post("/v1/embeddings", json={**honoured, "user": "u-1", "truncate_prompt": True})
+    assert answer.status_code == 200
+    assert answer.headers["X-Nexa-Ignored-Fields"] == "user,truncate_prompt"
+
+
+def test_strict_fields_refuse_unknown_ones(limited_url: str) -> None:
+    answer = httpx.post(limited_url + "/v1/embeddings", json={"input": "a", "truncate_prompt": True}, timeout=120.0)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "unknown_field" and answer.json()["error"]["param"] == "truncate_prompt"
+    advisory = httpx.post(limited_url + "/v1/embeddings", json={"input": "a", "user": "u-1"}, timeout=120.0)
+    assert advisory.status_code == 200 and advisory.headers["X-Nexa-Ignored-Fields"] == "user"
+    # The service's only model is its embedding model: requests without `model` get it.
+    assert advisory.json()["model"] == MATRYOSHKA
 
 
 def test_through_the_router(router_oai: openai.OpenAI, oai: openai.OpenAI, embed_router_url: str) -> None:

@@ -186,6 +186,28 @@ def test_model_and_pull_step_use_the_cache_volume(render: Any) -> None:
         assert "emptyDir" in cache
 
 
+def test_model_lists_and_limits_are_set_per_modality(render: Any) -> None:
+    values = {"text": {"models": ["gemma3-270m", "gemma"], "maxLoadedModels": 1, "memoryBudgetMb": 1500,
+                       "keepAlive": "10m"}}  # fmt: skip
+    rendered: Rendered = render(values)
+    text = rendered.component("Deployment", "text")
+    env = env_of(container(text))
+    assert env["NEXA_TEXT_MODELS"] == "gemma3-270m,gemma"
+    assert (env["NEXA_TEXT_MAX_LOADED_MODELS"], env["NEXA_TEXT_MEMORY_BUDGET_MB"], env["NEXA_TEXT_KEEP_ALIVE"]) == (
+        "1",
+        "1500",
+        "10m",
+    )
+    (pull,) = text["spec"]["template"]["spec"]["initContainers"]
+    assert pull["command"] == ["nexa", "pull", "smollm2", "gemma3-270m", "gemma"]  # every model it may serve
+    audio = env_of(container(rendered.component("Deployment", "audio")))
+    assert (audio["NEXA_AUDIO_MODELS"], audio["NEXA_AUDIO_MAX_LOADED_MODELS"], audio["NEXA_AUDIO_KEEP_ALIVE"]) == (
+        "",
+        "3",
+        "5m",
+    )
+
+
 def test_gpu_values_give_each_service_one_gpu(render: Any) -> None:
     rendered: Rendered = render(VALUE_SETS["gpu"])
     for modality in MODALITIES:

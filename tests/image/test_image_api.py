@@ -71,7 +71,9 @@ def test_txt2img_png_of_the_asked_size_downloadable_by_url(http: httpx.Client) -
     png = png_of(item["base64"])
     assert size_of(png) == (64, 96)
     assert item["seed"] == 3
-    assert item["url"].startswith("/v1/images/files/") and item["url"].endswith(".png")
+    # Absolute, as OpenAI's are: this service's own address as the client used it.
+    assert item["url"].startswith(str(http.base_url).rstrip("/") + "/v1/images/files/"), item["url"]
+    assert item["url"].endswith(".png")
     download = http.get(item["url"])
     assert download.status_code == 200
     assert download.headers["content-type"] == "image/png"
@@ -186,7 +188,7 @@ def test_openai_client_images_generate(image_url: str, http: httpx.Client) -> No
 
     as_url = client.images.generate(prompt="a red bicycle", size="64x64", n=2, response_format="url", extra_body=extra)
     urls = [image.url or "" for image in as_url.data]
-    assert all(url.startswith("/v1/images/files/") for url in urls)
+    assert all(url.startswith(str(http.base_url).rstrip("/") + "/v1/images/files/") for url in urls), urls
     # The same request as above (a batch of two gives each image the same numerics): the same PNGs.
     assert [http.get(url).content for url in urls] == pngs
 
@@ -224,7 +226,7 @@ def test_bad_requests_are_400_and_the_service_stays_up(http: httpx.Client, field
 
 
 def test_bad_openai_sizes_are_400(http: httpx.Client) -> None:
-    for size in ("64", "64x", "auto", "63x64", "64x4096", "99999x64"):
+    for size in ("64", "64x", "Auto", "63x64", "64x4096", "99999x64"):  # "auto" is the native size
         response = http.post("/v1/images/generations", json={"prompt": "x", "size": size, "sample_steps": 2})
         assert response.status_code == 400, (size, response.text)
         assert error_of(response)["param"] == "size"

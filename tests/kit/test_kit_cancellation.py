@@ -114,10 +114,10 @@ async def test_audio_a_transcription_left_mid_file_frees_the_slot(
 async def test_image_a_generation_left_mid_loop_frees_the_slot(
     one_at_a_time: Callable[..., str], tiny_sd: Path
 ) -> None:
-    url = one_at_a_time("image", {"NEXA_IMAGE_MODEL": "tiny-sd", "NEXA_IMAGE_MAX_STEPS": "1000"})
+    url = one_at_a_time("image", {"NEXA_IMAGE_MODEL": "tiny-sd", "NEXA_IMAGE_MAX_STEPS": "500"})
     async with httpx.AsyncClient(base_url=url, timeout=TIMEOUT) as client:
         before = await metric(client, "nexa_image_steps_total")
-        big = {"prompt": "a long one", "width": 256, "height": 256, "sample_steps": 1000, "seed": 1}
+        big = {"prompt": "a long one", "width": 256, "height": 256, "sample_steps": 500, "seed": 1}
         abandoned = asyncio.create_task(client.post("/v1/txt2img", json=big))
         small = {"prompt": "next", "width": 64, "height": 64, "sample_steps": 2, "seed": 2}
         response = await leave_while_the_next_waits(
@@ -126,7 +126,7 @@ async def test_image_a_generation_left_mid_loop_frees_the_slot(
         assert response.status_code == 200, response.text
         steps = await metric(client, "nexa_image_steps_total") - before
         failures = await metric(client, "nexa_image_generation_failures_total")
-    assert steps == 2  # the 1000-step generation stopped, uncounted, and never failed
+    assert steps == 2  # the 500-step generation stopped, uncounted, and never failed
     assert failures == 0
 
 

@@ -37,14 +37,21 @@ def test_health_answers_while_the_model_loads_in_the_background(tmp_path: Path) 
         assert client.get("/health").status_code == 200
         ready = client.get("/ready")
         assert ready.status_code == 503 and ready.json() == {"status": "loading", "model": "whisper-tiny.en"}
-        assert client.get("/v1/models").json()["data"] == []
+        (loading,) = client.get("/v1/models").json()["data"]
+        assert (loading["id"], loading["state"]) == ("whisper-tiny.en", "loading")
         gate.set()
         deadline = time.monotonic() + 60
         while client.get("/ready").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert client.get("/ready").json() == {"status": "ready", "model": "whisper-tiny.en"}
         (card,) = client.get("/v1/models").json()["data"]
-        assert (card["id"], card["modality"], card["backend"]) == ("whisper-tiny.en", "audio", "ct2")
+        assert (card["id"], card["modality"], card["backend"], card["state"]) == (
+            "whisper-tiny.en",
+            "audio",
+            "ct2",
+            "loaded",
+        )
+        assert card["capabilities"] == ["transcription", "translation"] and card["aliases"] == ["whisper-1"]
 
 
 def test_models_that_cannot_be_served_are_failed_from_the_start_with_the_reason(tmp_path: Path) -> None:

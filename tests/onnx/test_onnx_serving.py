@@ -102,3 +102,12 @@ def test_function_calling_is_refused_with_a_400(onnx_http: httpx.Client) -> None
     response = onnx_http.post("/v1/function-calling", json={"messages": QUESTION, "tools": [tool]})
     assert response.status_code == 400
     assert "grammar-constrained" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("extra", [{"ignore_eos": True}, {"min_tokens": 20}])
+def test_ignore_eos_and_min_tokens_are_honoured_on_onnx(onnx_http: httpx.Client, extra: dict[str, object]) -> None:
+    # "Answer in one sentence" ends well before 20 tokens unless end-of-text is held back.
+    body = {"model": "smollm2-onnx", "messages": QUESTION, "max_tokens": 20, "temperature": 0, **extra}
+    answer = onnx_http.post("/v1/chat/completions", json=body).json()
+    assert answer["usage"]["completion_tokens"] == 20, answer
+    assert answer["choices"][0]["finish_reason"] == "length"

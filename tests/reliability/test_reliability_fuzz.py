@@ -74,7 +74,7 @@ def bound(body: Any, path: str) -> None:
     if not isinstance(body, dict):
         return
     if path in ("/v1/completions", "/v1/chat/completions", "/v1/function-calling"):
-        for key in ("max_tokens", "max_new_tokens"):
+        for key in ("max_tokens", "max_new_tokens", "max_completion_tokens"):
             if body.get(key) is None:
                 body[key] = MAX_TOKENS
             _smaller_int(body, key, 1, MAX_TOKENS)

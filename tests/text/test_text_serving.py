@@ -108,20 +108,24 @@ def test_disconnected_plain_request_frees_the_model(text_url: str, http: httpx.C
 
 def test_prompt_longer_than_context_is_400_with_counts(oai: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        oai.completions.create(model="smollm2", prompt="hello " * 3000, max_tokens=4)
+        oai.completions.create(model="smollm2", prompt="hello " * 9000, max_tokens=4)
     error = caught.value.body
     assert isinstance(error, dict)
     assert error["code"] == "context_length_exceeded" and error["param"] == "prompt"
-    assert "3001 tokens" in error["message"] and "2048 tokens" in error["message"]
+    # The default context is what SmolLM2 was trained on: 8192 tokens.
+    assert "9001 tokens" in error["message"] and "8192 tokens" in error["message"]
 
 
-def test_completion_is_capped_by_the_room_left_in_the_context(http: httpx.Client) -> None:
-    response = http.post("/v1/completions", json={"prompt": "hello " * 2040, "max_tokens": 50, "temperature": 0})
+def test_completion_is_capped_by_the_room_left_in_the_context(text_service: Callable[..., str]) -> None:
+    # A small explicit context (NEXA_TEXT_N_CTX), so filling it stays cheap.
+    url = text_service({"NEXA_TEXT_N_CTX": "512"}, name="text-ctx-512")
+    body = {"prompt": "hello " * 505, "max_tokens": 50, "temperature": 0}
+    response = httpx.post(url + "/v1/completions", json=body, timeout=120)
     assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["choices"][0]["finish_reason"] == "length"
-    assert body["usage"]["total_tokens"] <= 2048
-    assert body["usage"]["completion_tokens"] == 2048 - body["usage"]["prompt_tokens"]
+    answer = response.json()
+    assert answer["choices"][0]["finish_reason"] == "length"
+    assert answer["usage"]["total_tokens"] <= 512
+    assert answer["usage"]["completion_tokens"] == 512 - answer["usage"]["prompt_tokens"]
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ def parses(gbnf: str) -> bool:
 
 def test_a_tool_call_grammar_names_each_tool_and_parses() -> None:
     tools = [tool("get_weather", {"type": "object", "properties": {"city": {"type": "string"}}}), tool("f", {})]
-    gbnf = tool_call_grammar(tools, allow_text=False, max_bytes=LIMIT)
+    gbnf = tool_call_grammar(tools, allow_text=False, max_bytes=LIMIT).gbnf
     assert json.dumps(CALL_PREFIX) in gbnf  # the wrapper's fixed punctuation, as GBNF literals
     assert json.dumps("get_weather" + CALL_MIDDLE) in gbnf and json.dumps("f" + CALL_MIDDLE) in gbnf
     assert "root ::= nexa-call\n" in gbnf and "nexa-text" not in gbnf
@@ -41,14 +41,14 @@ def test_a_tool_call_grammar_names_each_tool_and_parses() -> None:
 
 
 def test_allowing_text_adds_a_text_branch_that_cannot_start_with_a_brace() -> None:
-    gbnf = tool_call_grammar([tool("f", {"type": "object"})], allow_text=True, max_bytes=LIMIT)
+    gbnf = tool_call_grammar([tool("f", {"type": "object"})], allow_text=True, max_bytes=LIMIT).gbnf
     assert "root ::= nexa-call | nexa-text" in gbnf and "nexa-text ::= [^{]" in gbnf
     assert parses(gbnf)
 
 
 def test_json_grammars_parse_and_strings_exclude_control_characters() -> None:
-    gbnf = json_schema_grammar({"type": "object", "properties": {"s": {"type": "string"}}}, LIMIT)
-    assert parses(gbnf) and parses(json_object_grammar())
+    gbnf = json_schema_grammar({"type": "object", "properties": {"s": {"type": "string"}}}, LIMIT).gbnf
+    assert parses(gbnf) and parses(json_object_grammar().gbnf)
     assert r'char ::= [^"\\\x7F\x00-\x1F]' in gbnf
 
 

@@ -1,7 +1,8 @@
 """A model service's FastAPI app, the same way for every modality: one state object on
 `app.state.service` (and the dependency that hands it to routes), the model pool started in the
-lifespan (loads run in the background), `/health`, `/ready`, `/v1/models`, `/metrics`, the queue
-metrics, and the exit that follows a dead engine."""
+lifespan (loads run in the background), `/health`, `/ready`, `/v1/models` and `/v1/models/{id}`,
+the operator API (`/v1/operator/models`, `.../load`, `.../unload`), `/metrics`, and the exit that
+follows a dead engine."""
 
 from __future__ import annotations
 
@@ -13,16 +14,27 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry
 
+from ..errors import error_responses
 from ..modalities import ModalitySpec
-from ..schemas.common import ModelCard, ModelList, Readiness
+from ..schemas.common import Readiness
+from ..schemas.models import (
+    LoadedModel,
+    LoadedModelList,
+    LoadRequest,
+    ModelCard,
+    ModelList,
+    UnloadRequest,
+    UnloadResponse,
+)
 from ..service import install_common
 from ..settings import ServiceSettings
+from .cancellation import while_connected
 from .models import ModelPool
 
 log = logging.getLogger("nexa.service")
@@ -48,19 +60,6 @@ def get_state(request: Request) -> Any:
     return request.app.state.service
 
 
-class QueueMetrics:
-    """`nexa_<modality>_queue_depth` and `nexa_<modality>_running`, over every model of the pool."""
-
-    def __init__(self, registry: CollectorRegistry, spec: ModalitySpec, pool: ModelPool) -> None:
-        prefix = f"nexa_{spec.name}"
-        Gauge(f"{prefix}_queue_depth", "Requests waiting for a model", registry=registry).set_function(
-            lambda: pool.waiting
-        )
-        Gauge(f"{prefix}_running", "Requests being served by a model", registry=registry).set_function(
-            lambda: pool.running
-        )
-
-
 Hook = Callable[[], Awaitable[None]]
 
 
@@ -72,10 +71,8 @@ def service_app(
     routers: Sequence[APIRouter],
     startup: Hook | None = None,
     shutdown: Hook | None = None,
-    more_cards: Callable[[], list[ModelCard]] | None = None,
 ) -> FastAPI:
-    """The app of a model service. `startup`/`shutdown` run before the pool starts and after it closes;
-    `more_cards` lists models the service serves outside its pool (`/ready` does not wait for them)."""
+    """The app of a model service. `startup`/`shutdown` run before the pool starts and after it closes."""
     pool, settings = state.pool, state.settings
 
     @asynccontextmanager
@@ -98,9 +95,8 @@ def service_app(
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     install_common(app, state.spec.name, state.registry)
-    QueueMetrics(state.registry, state.spec, pool)
     app.state.service = state
-    _add_model_routes(app, pool, more_cards or list)
+    _add_model_routes(app, pool)
     for router in routers:
         app.include_router(router)
     return app
@@ -120,14 +116,44 @@ async def _exit_when_fatal(pool: ModelPool, settings: ServiceSettings) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _add_model_routes(app: FastAPI, pool: ModelPool, more_cards: Callable[[], list[ModelCard]]) -> None:
+def _add_model_routes(app: FastAPI, pool: ModelPool) -> None:
     @app.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}}, tags=["operations"])
     async def ready() -> JSONResponse:
-        """200 when the model is loaded and requests will be served; 503 with the reason otherwise."""
+        """200 once the default model has loaded (others load on demand); 503 with the reason otherwise."""
         body = pool.readiness()
         return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if body.status == "ready" else 503)
 
     @app.get("/v1/models", response_model=ModelList, tags=["models"])
     async def models() -> ModelList:
-        """The model this service serves (an empty list until it is loaded)."""
-        return ModelList(data=pool.cards() + more_cards())
+        """Every model this service can serve, loaded or not, with its state and capabilities."""
+        return ModelList(data=pool.cards())
+
+    @app.get("/v1/models/{model_id:path}", response_model=ModelCard, responses=error_responses(404), tags=["models"])
+    async def model(model_id: str) -> ModelCard:
+        """One model's card (404 `model_not_found` for a model this service cannot serve)."""
+        return pool.card(model_id)
+
+    operator = APIRouter(prefix="/v1/operator", tags=["operator"])
+
+    @operator.get("/models", response_model=LoadedModelList)
+    async def loaded() -> LoadedModelList:
+        """The models loaded or loading now, with their memory, keep-alive and requests."""
+        return LoadedModelList(data=pool.loaded_models())
+
+    @operator.post("/models/load", response_model=LoadedModel, responses=error_responses(400, 404, 503, 507))
+    async def load(body: LoadRequest, request: Request) -> LoadedModel:
+        """Load a model now (waiting for room as a request would); `pin` keeps it loaded, `keep_alive`
+        sets how long it stays once idle."""
+        keep_alive: float | Literal[False] | None = False
+        if body.keep_alive is not None:
+            keep_alive = None if body.keep_alive < 0 else body.keep_alive
+        model = await while_connected(request, pool.load(body.model, body.pin, keep_alive))
+        return model.loaded()
+
+    @operator.post("/models/unload", response_model=UnloadResponse, responses=error_responses(400, 404))
+    async def unload(body: UnloadRequest) -> UnloadResponse:
+        """Unload a model now, or as soon as its requests are done if it is busy (it is unpinned)."""
+        model = await pool.unload(body.model)
+        return UnloadResponse(id=model.name, state=model.state, unloading=model.state == "loaded")
+
+    app.include_router(operator)

@@ -1,4 +1,4 @@
-"""Wire types every component answers: model lists, health and readiness."""
+"""Wire types every component answers: health and readiness (and the model list, from schemas.models)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..modalities import Modality
+from .models import ModelCard, ModelList
 
-
-class ModelCard(BaseModel):
-    id: str = Field(description="The name to pass as `model`.")
-    object: Literal["model"] = "model"
-    created: int = Field(description="Unix time the service loaded the model.")
-    owned_by: str = "nexa"
-    modality: Modality | None = Field(default=None, description="Which service serves the model.")
-    backend: str | None = Field(default=None, description="Runtime behind the model (gguf, onnx, ct2, diffusers).")
-    capabilities: list[str] | None = Field(default=None, description="What the model serves (e.g. `embeddings`).")
-    state: Literal["loaded", "loading", "available", "failed"] | None = Field(
-        default=None, description="Whether the model is in memory, being loaded, on disk only, or failed to load."
-    )
-
-
-class ModelList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[ModelCard]
+__all__ = ["Health", "ModelCard", "ModelList", "Readiness"]
 
 
 class Health(BaseModel):

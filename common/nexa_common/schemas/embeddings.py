@@ -3,33 +3,40 @@
 `input` takes the four forms OpenAI takes: a string, a list of strings, a list of token ids, or a
 list of token-id lists. Token ids are the embedding model's own vocabulary, without its special
 tokens (the service adds them, as it does for text), so the ids of a text embed exactly as the text.
+Every field is honoured but `user` (advisory) and unknown ones: both are named in the
+`X-Nexa-Ignored-Fields` header (`nexa_common.fields`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
+
+from ..fields import AccountedRequest, Advisory
+from .keep_alive import KeepAlive
 
 # Strict types: `[1, 2]` must stay token ids and `["1"]` text; lax parsing would turn one into the other.
 TokenIds = list[StrictInt]
 EmbeddingInput = StrictStr | list[StrictStr] | list[list[StrictInt]] | TokenIds
 
 
-class EmbeddingRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class EmbeddingRequest(AccountedRequest):
     input: EmbeddingInput = Field(
         description="A string, a list of strings, a list of token ids or a list of token-id lists to embed."
     )
-    model: str | None = Field(default=None, description="An embedding model (`/v1/models`); absent: the default.")
+    model: str | None = Field(
+        default=None,
+        description="An embedding model (`/v1/models`); absent: the first embedding model the service was started with.",
+    )
     encoding_format: Literal["float", "base64"] = Field(
         default="float", description="`base64`: each vector as little-endian float32 bytes, base64-encoded."
     )
     dimensions: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="Shorten the vectors to this size; only for models trained for it."
     )
-    user: str | None = Field(default=None, description="Accepted for OpenAI compatibility; not used.")
+    keep_alive: KeepAlive | None = None
+    user: str | None = Advisory(description="an end-user ID for abuse monitoring.")
 
     @field_validator("input", mode="before")
     @classmethod

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, field_validator
+
+from ..fields import AccountedRequest, Advisory
+from .keep_alive import KeepAlive
 
 MAX_PROMPT_CHARS = 4000
 
 
-class Txt2ImgRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class Txt2ImgRequest(AccountedRequest):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     negative_prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
     image_path: str = Field(
@@ -26,7 +27,17 @@ class Txt2ImgRequest(BaseModel):
     height: int = Field(default=256, ge=8, le=4096, multiple_of=8)
     sample_steps: int = Field(default=20, ge=1, le=1000)
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="Same seed, same image bytes.")
-    model: str | None = None
+    model: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The model to use (see /v1/models); absent: the service's default model.",
+    )
+    keep_alive: KeepAlive | None = None
+
+    def ignored_fields(self) -> list[str]:
+        # txt2img has no input image: a non-empty `image_path` (img2img's field) is not used.
+        unused = ["image_path"] if self.image_path and type(self) is Txt2ImgRequest else []
+        return unused + super().ignored_fields()
 
 
 class Img2ImgRequest(Txt2ImgRequest):
@@ -50,23 +61,61 @@ class ImageResponse(BaseModel):
     data: list[ImageData]
 
 
-class ImagesGenerationRequest(BaseModel):
+class ImagesGenerationRequest(AccountedRequest):
     """OpenAI's images.generate request; the extra fields are this server's extensions."""
 
-    model_config = ConfigDict(extra="ignore")
-
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    model: str | None = None
+    model: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The model to use (see /v1/models); absent: the service's default model.",
+    )
+    keep_alive: KeepAlive | None = None
     n: int = Field(default=1, ge=1, le=4)
-    size: str = Field(default="256x256", pattern=r"^[0-9]{1,4}x[0-9]{1,4}$", description="WIDTHxHEIGHT.")
+    size: str = Field(
+        default="256x256",
+        pattern=r"^([0-9]{1,4}x[0-9]{1,4}|auto)$",
+        description="WIDTHxHEIGHT, or `auto`: the model's native size.",
+    )
     response_format: Literal["url", "b64_json"] = "url"
-    quality: str | None = None
-    style: str | None = None
-    user: str | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = Field(default=None, description="Only png.")
+    background: Literal["auto", "opaque", "transparent"] | None = Field(
+        default=None, description="auto or opaque (images here have no alpha channel)."
+    )
+    stream: bool | None = Field(default=None, description="Not supported: only false.")
+    quality: str | None = Advisory(description="the models here have no quality tiers (sample_steps sets the effort).")
+    style: str | None = Advisory(description="dall-e-3's vivid/natural; put the style in the prompt.")
+    moderation: str | None = Advisory(description="content-moderation strictness; nothing is moderated here.")
+    output_compression: int | None = Advisory(description="jpeg/webp compression; images here are PNG.")
+    partial_images: int | None = Advisory(description="partial images of a streamed answer; answers are not streamed.")
+    user: str | None = Advisory(description="an end-user ID for abuse monitoring.")
     negative_prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
     sample_steps: int | None = Field(default=None, ge=1, le=1000)
     cfg_scale: float | None = Field(default=None, ge=0.0, le=30.0)
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+
+    @field_validator("output_format")
+    @classmethod
+    def _png_only(cls, value: str | None) -> str | None:
+        if value not in (None, "png"):
+            raise ValueError(f"'output_format' {value!r} is not supported by this server: images are PNG; send 'png'.")
+        return value
+
+    @field_validator("background")
+    @classmethod
+    def _opaque_only(cls, value: str | None) -> str | None:
+        if value == "transparent":
+            raise ValueError(
+                "'background' 'transparent' is not supported by this server: images have no alpha channel."
+            )
+        return value
+
+    @field_validator("stream")
+    @classmethod
+    def _not_streamed(cls, value: bool | None) -> bool | None:
+        if value:
+            raise ValueError("'stream' is not supported by this server for images: send false or leave it out.")
+        return value
 
 
 class OpenAIImage(BaseModel):

@@ -11,28 +11,38 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from nexa_common.catalogue import Backend, ResolvedModel
-from nexa_common.kit.models import ModelPool
+from nexa_common.kit.models import MIB, BackendLoader, Engine, ModelPool, files_bytes
 from nexa_common.kit.service import service_app
 from nexa_common.modalities import Modality, spec
 
-from .engine import WhisperEngine
+from .engine import WhisperEngine, WhisperWorker
 from .metrics import AudioMetrics
 from .routes import router
 from .settings import Settings
 from .state import AudioState
+
+WORKER_BASE_BYTES = 160 * MIB
+"""A Whisper worker's own memory beside the model: Python, CTranslate2, PyAV (measured ~150 MiB)."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     registry = CollectorRegistry()
 
-    def load(model: ResolvedModel) -> WhisperEngine:
+    def load(model: ResolvedModel) -> Engine:
+        if settings.worker_processes:
+            return WhisperWorker(model.path, settings)
         return WhisperEngine(model.path, settings)
 
+    def estimate(model: ResolvedModel) -> int:
+        # The weights (int8 on CPU from float16 files: about their size), the decoder's buffers,
+        # and in a worker process the libraries it imports.
+        return files_bytes(model.path) + (WORKER_BASE_BYTES if settings.worker_processes else 48 * MIB)
+
     audio = spec(Modality.AUDIO)
-    state = AudioState(
-        audio, settings, ModelPool(audio, settings, {Backend.CT2: load}), registry, AudioMetrics(registry)
-    )
+    whisper = BackendLoader(load, estimate, isolated=settings.worker_processes)
+    pool = ModelPool(audio, settings, {Backend.CT2: whisper}, registry)
+    state = AudioState(audio, settings, pool, registry, AudioMetrics(registry))
 
     async def startup() -> None:
         # 0700 and unique: uploads are never where another process or request could read them.

@@ -17,6 +17,7 @@ DEFAULT_BEAM_SIZE = 5  # the seed's defaults
 DEFAULT_TEMPERATURE = 0.0
 NOTICE_HEADER = "X-Nexa-Notice"
 _GRANULARITIES = ("timestamp_granularities[]", "timestamp_granularities")
+_INCLUDE = ("include[]", "include")
 
 
 class QueryParams(BaseModel):
@@ -33,14 +34,18 @@ class Plan:
     response_format: AudioResponseFormat
     words: bool
     headers: dict[str, str] = field(default_factory=dict)
+    form: TranscriptionForm | None = None
+    """The parsed form, for the ignored-fields header."""
 
 
 def parse_form(fields: dict[str, list[str]]) -> TranscriptionForm:
     # Empty values mean "not given" (some clients send `language=` for auto-detection).
-    data: dict[str, object] = {k: v[-1] for k, v in fields.items() if v and v[-1] != "" and k not in _GRANULARITIES}
-    granularities = [g for name in _GRANULARITIES for g in fields.get(name, []) if g]
-    if granularities:
-        data["timestamp_granularities[]"] = granularities
+    lists = (*_GRANULARITIES, *_INCLUDE)
+    data: dict[str, object] = {k: v[-1] for k, v in fields.items() if v and v[-1] != "" and k not in lists}
+    for names in (_GRANULARITIES, _INCLUDE):
+        values = [g for name in names for g in fields.get(name, []) if g]
+        if values:
+            data[names[0]] = values
     try:
         return TranscriptionForm.model_validate(data)
     except ValidationError as exc:
@@ -48,8 +53,7 @@ def parse_form(fields: dict[str, list[str]]) -> TranscriptionForm:
         raise RequestValidationError([{**e, "loc": ("form", *e["loc"])} for e in exc.errors()]) from None
 
 
-def plan(fields: dict[str, list[str]], query: QueryParams, task: Task, engine: Transcriber, model_name: str) -> Plan:
-    form = parse_form(fields)
+def plan(form: TranscriptionForm, query: QueryParams, task: Task, engine: Transcriber, model_name: str) -> Plan:
     language = (form.language or query.language or "").strip().lower() or None
     beam_size = form.beam_size or query.beam_size or DEFAULT_BEAM_SIZE
     temperature = next((t for t in (form.temperature, query.temperature) if t is not None), DEFAULT_TEMPERATURE)
@@ -82,4 +86,4 @@ def plan(fields: dict[str, list[str]], query: QueryParams, task: Task, engine: T
         prompt=form.prompt,
         word_timestamps=words,
     )
-    return Plan(options, form.response_format, words, headers)
+    return Plan(options, form.response_format, words, headers, form)

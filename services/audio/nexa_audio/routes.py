@@ -16,13 +16,16 @@ from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
 from nexa_common.errors import APIError, error_responses
+from nexa_common.fields import account_fields
 from nexa_common.kit.cancellation import CLIENT_CLOSED, in_thread, while_connected
+from nexa_common.modalities import Capability
 from nexa_common.schemas.audio import TranscriptionForm, TranscriptionResponse, VerboseTranscriptionResponse
+from nexa_common.schemas.keep_alive import kept
 
 from .decode import UndecodableAudio
 from .engine import Task, Transcriber, Transcript
 from .formats import render
-from .params import NOTICE_HEADER, QueryParams, plan
+from .params import NOTICE_HEADER, Plan, QueryParams, parse_form, plan
 from .state import AudioState, AudioStateDep
 from .upload import receive_upload
 
@@ -63,7 +66,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    **error_responses(400, 413, 429, 503),
+    **error_responses(400, 404, 413, 429, 503, 507),
 }
 
 
@@ -78,28 +81,31 @@ def _undecodable() -> APIError:
 
 
 async def _serve(request: Request, state: AudioState, query: QueryParams, task: Task) -> Response:
-    model = state.pool.get()
-    # Says why not before reading the upload: still loading, or failed and how.
-    engine = cast(Transcriber, model.require_ready())
     assert state.upload_dir is not None
+    capability = Capability.TRANSCRIPTION if task == "transcribe" else Capability.TRANSLATION
     transcript: Transcript | None = None
     try:
         async with receive_upload(request, state.upload_dir, state.max_file_bytes) as upload:
-            request_plan = plan(upload.fields, query, task, engine, model.name)
+            form = parse_form(upload.fields)
+            account_fields(request, form, strict=state.settings.strict_fields)
+            model = state.pool.get(form.model, capability)
 
-            async def job(cancel: threading.Event) -> Transcript:
-                async with state.pool.slot(model) as lease:
-                    whisper = cast(Transcriber, lease.engine)
-                    try:
-                        return await in_thread(
-                            lambda c: whisper.transcribe(upload.path, request_plan.options, c), cancel
-                        )
-                    except UndecodableAudio:
-                        # The upload's fault, not the engine's: answered inside the slot as such.
-                        raise _undecodable() from None
+            async def job(cancel: threading.Event) -> tuple[Plan, Transcript]:
+                # Hold the model (loading it if needed), then wait for one of its slots.
+                async with state.pool.use(model, kept(form.keep_alive)) as engine:
+                    request_plan = plan(form, query, task, cast(Transcriber, engine), model.name)
+                    async with state.pool.slot(model) as lease:
+                        whisper = cast(Transcriber, lease.engine)
+                        try:
+                            return request_plan, await in_thread(
+                                lambda c: whisper.transcribe(upload.path, request_plan.options, c), cancel
+                            )
+                        except UndecodableAudio:
+                            # The upload's fault, not the engine's: answered inside the slot as such.
+                            raise _undecodable() from None
 
             cancel = threading.Event()
-            transcript = await while_connected(request, job(cancel), cancel)
+            request_plan, transcript = await while_connected(request, job(cancel), cancel)
     except ClientDisconnect:
         pass
     except APIError as exc:

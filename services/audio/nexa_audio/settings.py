@@ -28,6 +28,9 @@ class Settings(ServiceSettings):
     """Skip non-speech with the Silero VAD (faster and fewer hallucinations on silence)."""
     max_upload_mb: float = Field(default=25.0, gt=0)
     """Largest accepted audio file in MiB (OpenAI's limit is 25 MB); larger uploads get 413 while streaming in."""
+    worker_processes: bool = True
+    """Run each model in a worker process, so that unloading it gives all its memory back
+    (CTranslate2 keeps some in the process otherwise)."""
     tmp_dir: Path | None = None
     """Parent of the service's private upload folder; unset means the system temp folder."""
 

@@ -7,24 +7,39 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from nexa_common.catalogue import Backend, ResolvedModel
-from nexa_common.kit.models import ModelPool
+from nexa_common.kit.models import MIB, BackendLoader, Engine, ModelPool
 from nexa_common.kit.service import service_app
 from nexa_common.modalities import Modality, spec
 
-from .diffusers_engine import DiffusersEngine
+from .engine import DiffusersWorker
 from .generation import ImageState
 from .metrics import ImageMetrics
 from .outputs import OutputStore
 from .routes import router
 from .settings import Settings
+from .weights import stored_in_half_precision, stored_weights_bytes
+
+WORKER_BASE_BYTES = 320 * MIB
+"""An image worker's own memory beside the model: Python, torch, diffusers (measured ~300 MiB)."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     registry = CollectorRegistry()
 
-    def load(model: ResolvedModel) -> DiffusersEngine:
+    def load(model: ResolvedModel) -> Engine:
+        if settings.worker_processes:
+            return DiffusersWorker((model, settings), model.name)
+        from .diffusers_engine import DiffusersEngine  # torch, imported only where models run
+
         return DiffusersEngine.load(model, settings)
+
+    def estimate(model: ResolvedModel) -> int:
+        # The weights as loaded (float32 on the CPU, so half-precision files double), one image's
+        # activations at the largest size allowed, and in a worker the libraries (torch) it imports.
+        weights = stored_weights_bytes(model.path) * (2 if stored_in_half_precision(model.path) else 1)
+        activations = settings.max_width * settings.max_height * 4 * 64
+        return weights + activations + (WORKER_BASE_BYTES if settings.worker_processes else 0)
 
     store = OutputStore(
         settings.output_dir or settings.cache_dir / "image-outputs",
@@ -32,7 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.output_max_age_s,
     )
     image = spec(Modality.IMAGE)
-    pool = ModelPool(image, settings, {Backend.DIFFUSERS: load})
+    diffusers = BackendLoader(load, estimate, isolated=settings.worker_processes)
+    pool = ModelPool(image, settings, {Backend.DIFFUSERS: diffusers}, registry)
     state = ImageState(image, settings, pool, registry, ImageMetrics(registry), store)
 
     async def startup() -> None:

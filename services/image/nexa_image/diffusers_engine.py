@@ -94,6 +94,17 @@ def _load_text2image(path: Path, settings: Settings, dtype: torch.dtype) -> Any:
     return AutoPipelineForText2Image.from_pretrained(str(diffusers_folder(path)), **_dtype_kwarg(dtype))
 
 
+def _native_size(pipeline: Any, vae_scale_factor: int) -> int:
+    """The pipeline's own default size: its denoiser's sample size in latent pixels, scaled up
+    (diffusers computes the default height and width the same way)."""
+    denoiser = getattr(pipeline, "unet", None) or getattr(pipeline, "transformer", None)
+    sample = getattr(getattr(denoiser, "config", None), "sample_size", None)
+    sample = sample or getattr(pipeline, "default_sample_size", None) or 64
+    if isinstance(sample, list | tuple):
+        sample = sample[0]
+    return int(sample) * vae_scale_factor
+
+
 class DiffusersEngine:
     """An ImageEngine over a diffusers pipeline; build it with `load`."""
 
@@ -104,6 +115,7 @@ class DiffusersEngine:
         self.device = device
         self.slots = concurrency
         self.vae_scale_factor = int(getattr(text2image, "vae_scale_factor", 8))
+        self.native_size = _native_size(text2image, self.vae_scale_factor)
         self._slots: queue.Queue[tuple[Any, Any]] = queue.Queue()
         for index in range(concurrency):
             if index == 0:
@@ -179,3 +191,8 @@ class DiffusersEngine:
                 output = img(image=job.init_image, strength=job.strength, **common)
                 steps_run = min(int(job.steps * job.strength), job.steps)
         return GenerationResult(list(output.images), steps_run, time.perf_counter() - started)
+
+
+def load_engine(model: ResolvedModel, settings: Settings) -> DiffusersEngine:
+    """`DiffusersEngine.load` as a function (what a worker process calls)."""
+    return DiffusersEngine.load(model, settings)

@@ -8,6 +8,8 @@ from typing import Protocol
 
 from PIL import Image
 
+from nexa_common.kit.worker import WorkerEngine
+
 
 @dataclass(frozen=True)
 class GenerationJob:
@@ -44,6 +46,8 @@ class ImageEngine(Protocol):
     """Pixels per latent pixel: sizes must be multiples of it (8 for real SD, 2 for tiny-sd)."""
     slots: int
     """Generations run at once."""
+    native_size: int
+    """The width and height the model was trained at (what OpenAI's `size: "auto"` gets)."""
 
     def generate(self, job: GenerationJob, cancel: threading.Event | None = None) -> GenerationResult:
         """Blocking; called in a worker thread, at most `slots` at a time. Raises GenerationCancelled
@@ -51,3 +55,26 @@ class ImageEngine(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class DiffusersWorker(WorkerEngine):
+    """A diffusers model in a worker process: torch keeps freed memory in the process, so unloading
+    a model ends its worker instead (the service itself never imports torch then)."""
+
+    name: str
+    vae_scale_factor: int
+    native_size: int
+    slots: int
+
+    def __init__(self, factory_args: tuple[object, ...], name: str) -> None:
+        super().__init__(
+            "nexa_image.diffusers_engine:load_engine",
+            factory_args,
+            attributes=("name", "vae_scale_factor", "native_size", "slots"),
+            calls={"generate": True},
+            name=name,
+        )
+
+    def generate(self, job: GenerationJob, cancel: threading.Event | None = None) -> GenerationResult:
+        result: GenerationResult = self.call("generate", job, cancel or threading.Event())
+        return result

@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, cast
+from typing import Annotated, Protocol, cast
 
 from fastapi import Depends, Request
 
@@ -15,6 +16,8 @@ from nexa_common.errors import APIError
 from nexa_common.kit.cancellation import in_thread, while_connected
 from nexa_common.kit.models import PooledModel
 from nexa_common.kit.service import ServiceState, get_state
+from nexa_common.modalities import Capability
+from nexa_common.schemas.keep_alive import kept
 
 from .engine import GenerationJob, ImageEngine
 from .images import encode_png
@@ -53,40 +56,65 @@ class ImageState(ServiceState):
 StateDep = Annotated[ImageState, Depends(get_state)]
 
 
-def ready_engine(state: ImageState, requested: str | None) -> tuple[PooledModel, ImageEngine]:
-    """The request's model and its engine (503 while it loads or after it failed)."""
-    model = state.pool.get(requested)
-    return model, cast(ImageEngine, model.require_ready())
+class ModelChoice(Protocol):
+    model: str | None
+    keep_alive: float | None
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """The model a request names, and what the route needs it to do."""
+
+    body: ModelChoice
+    capability: Capability
 
 
 async def generate(
-    request: Request, state: ImageState, model: PooledModel, job: GenerationJob, *, task: str, save: bool
+    request: Request,
+    state: ImageState,
+    wanted: Wanted,
+    build: Callable[[ImageEngine], GenerationJob],
+    *,
+    task: str,
+    save: bool,
 ) -> list[GeneratedImage]:
-    """Wait for a slot of the model and generate; a client that leaves stops the diffusion loop at the
-    next step, and the slot goes to the next request as soon as it has stopped."""
+    """Hold the request's model (loading it if needed), build the job for it (sizes depend on the
+    model), wait for one of its slots and generate. A client that leaves stops the wait, or the
+    diffusion loop at the next step; the slot goes to the next request as soon as it has stopped."""
+    pool = state.pool
+    model = pool.get(wanted.body.model, wanted.capability)
     cancel = threading.Event()
 
     async def work() -> list[GeneratedImage]:
-        async with state.pool.slot(model) as lease:
-            engine = cast(ImageEngine, lease.engine)
-            try:
-                return await in_thread(lambda c: _run(state, engine, job, c, task, save), cancel)
-            except OutOfSpace:
-                state.metrics.failures.labels(task).inc()
-                log.error("no space left to save a generated image in the output folder")
-                raise APIError(
-                    507,
-                    "The server has no disk space left to save the image; free space in its output folder or "
-                    "ask for b64_json output.",
-                    code="insufficient_storage",
-                ) from None
-            except APIError:
-                raise
-            except Exception:
-                state.metrics.failures.labels(task).inc()
-                raise
+        async with pool.use(model, kept(wanted.body.keep_alive)) as loaded:
+            job = build(cast(ImageEngine, loaded))
+            return await _generate(state, model, job, cancel, task, save)
 
     return await while_connected(request, work(), cancel)
+
+
+async def _generate(
+    state: ImageState, model: PooledModel, job: GenerationJob, cancel: threading.Event, task: str, save: bool
+) -> list[GeneratedImage]:
+    """Generate in one of the model's slots; a full disk for the saved PNG is a 507."""
+    async with state.pool.slot(model) as lease:
+        engine = cast(ImageEngine, lease.engine)
+        try:
+            return await in_thread(lambda c: _run(state, engine, job, c, task, save), cancel)
+        except OutOfSpace:
+            state.metrics.failures.labels(task).inc()
+            log.error("no space left to save a generated image in the output folder")
+            raise APIError(
+                507,
+                "The server has no disk space left to save the image; free space in its output folder or "
+                "ask for b64_json output.",
+                code="insufficient_storage",
+            ) from None
+        except APIError:
+            raise
+        except Exception:
+            state.metrics.failures.labels(task).inc()
+            raise
 
 
 def _run(

@@ -15,6 +15,10 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from nexa_common.errors import APIError, error_responses
+from nexa_common.fields import account_fields
+from nexa_common.kit.service import get_state
+from nexa_common.modalities import Capability
+from nexa_common.public_url import public_base_url
 from nexa_common.schemas.image import (
     ImageData,
     ImageResponse,
@@ -25,8 +29,8 @@ from nexa_common.schemas.image import (
     Txt2ImgRequest,
 )
 
-from .engine import GenerationJob
-from .generation import GeneratedImage, StateDep, generate, ready_engine, seeds_for
+from .engine import GenerationJob, ImageEngine
+from .generation import GeneratedImage, StateDep, Wanted, generate, seeds_for
 from .images import decode_image
 from .inputs import decode_base64_image, read_input_file, resolve_input_path
 from .outputs import NAME_PATTERN
@@ -39,13 +43,14 @@ DEFAULT_CFG_SCALE = 7.0
 router = APIRouter()
 
 
-_GENERATION_ERRORS = error_responses(400, 429, 500, 503, 507)
+_GENERATION_ERRORS = error_responses(400, 404, 429, 500, 503, 507)
 
 
 def file_url(request: Request, name: str) -> str:
-    """A path-absolute URL (`/v1/images/files/<name>`): valid against this service and, unchanged,
-    against the router, which proxies the same path; clients resolve it against the base URL they used."""
-    return f"{request.scope.get('root_path', '')}{FILES_ROUTE}/{name}"
+    """An absolute URL, as OpenAI's are: the client's view of this API's base (the setting, or what a
+    proxy or the router says in X-Forwarded-*), then `/v1/images/files/<name>`, which the router proxies."""
+    settings: Settings = get_state(request).settings
+    return f"{public_base_url(request, settings.public_base_url)}{FILES_ROUTE}/{name}"
 
 
 def _seed_response(request: Request, images: list[GeneratedImage]) -> ImageResponse:
@@ -78,10 +83,14 @@ def _job(body: Txt2ImgRequest, settings: Settings, vae_scale_factor: int) -> Gen
 
 @router.post("/v1/txt2img", response_model=ImageResponse, responses=_GENERATION_ERRORS, tags=["images"])
 async def txt2img(body: Txt2ImgRequest, request: Request, state: StateDep) -> ImageResponse:
-    """Generate an image from a prompt (Nexa's route). `url` is a path on this server (see GET /v1/images/files)."""
-    model, engine = ready_engine(state, body.model)
-    job = _job(body, state.settings, engine.vae_scale_factor)
-    return _seed_response(request, await generate(request, state, model, job, task="txt2img", save=True))
+    """Generate an image from a prompt (Nexa's route). `url` is an absolute URL of the PNG (see GET /v1/images/files)."""
+    account_fields(request, body, strict=state.settings.strict_fields)
+
+    def job(engine: ImageEngine) -> GenerationJob:
+        return _job(body, state.settings, engine.vae_scale_factor)
+
+    images = await generate(request, state, Wanted(body, Capability.IMAGE_GENERATION), job, task="txt2img", save=True)
+    return _seed_response(request, images)
 
 
 def _img2img_openapi() -> dict[str, Any]:
@@ -159,35 +168,43 @@ async def img2img(request: Request, state: StateDep) -> ImageResponse:
     JSON `image`, or `image_path` inside the server's input folder; it is resized to width x height."""
     settings = state.settings
     body, upload = await _read_img2img(request, settings)
-    model, engine = ready_engine(state, body.model)
-    job = _job(body, settings, engine.vae_scale_factor)
+    account_fields(request, body, strict=state.settings.strict_fields)
     check_strength(body.sample_steps, body.strength)
     image = decode_image(_input_image(body, upload, settings), max_pixels=settings.max_input_pixels, param="image")
-    job = dataclasses.replace(job, init_image=image.resize((body.width, body.height)), strength=body.strength)
-    return _seed_response(request, await generate(request, state, model, job, task="img2img", save=True))
+
+    def job(engine: ImageEngine) -> GenerationJob:
+        sized = _job(body, settings, engine.vae_scale_factor)
+        return dataclasses.replace(sized, init_image=image.resize((body.width, body.height)), strength=body.strength)
+
+    images = await generate(request, state, Wanted(body, Capability.IMAGE_EDIT), job, task="img2img", save=True)
+    return _seed_response(request, images)
 
 
 @router.post("/v1/images/generations", response_model=ImagesResponse, responses=_GENERATION_ERRORS, tags=["images"])
 async def images_generations(body: ImagesGenerationRequest, request: Request, state: StateDep) -> ImagesResponse:
     """OpenAI's image generation (what `client.images.generate` calls); `sample_steps`, `cfg_scale`, `seed`
-    and `negative_prompt` are this server's extensions."""
+    and `negative_prompt` are this server's extensions. `size: "auto"` is the model's native size."""
     settings = state.settings
-    model, engine = ready_engine(state, body.model)
-    width, height = parse_size(body.size)
-    check_size(width, height, settings, engine.vae_scale_factor, param="size")
+    account_fields(request, body, strict=settings.strict_fields)
     steps = body.sample_steps or settings.default_steps
     check_steps(steps, settings)
-    job = GenerationJob(
-        prompt=body.prompt,
-        negative_prompt=body.negative_prompt,
-        width=width,
-        height=height,
-        steps=steps,
-        cfg_scale=DEFAULT_CFG_SCALE if body.cfg_scale is None else body.cfg_scale,
-        seeds=seeds_for(body.seed, body.n),
-    )
+
+    def job(engine: ImageEngine) -> GenerationJob:
+        width, height = (engine.native_size, engine.native_size) if body.size == "auto" else parse_size(body.size)
+        check_size(width, height, settings, engine.vae_scale_factor, param="size")
+        return GenerationJob(
+            prompt=body.prompt,
+            negative_prompt=body.negative_prompt,
+            width=width,
+            height=height,
+            steps=steps,
+            cfg_scale=DEFAULT_CFG_SCALE if body.cfg_scale is None else body.cfg_scale,
+            seeds=seeds_for(body.seed, body.n),
+        )
+
     want_url = body.response_format == "url"
-    images = await generate(request, state, model, job, task="txt2img", save=want_url)
+    wanted = Wanted(body, Capability.IMAGE_GENERATION)
+    images = await generate(request, state, wanted, job, task="txt2img", save=want_url)
     return ImagesResponse(
         created=int(time.time()),
         data=[

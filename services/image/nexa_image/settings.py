@@ -26,6 +26,9 @@ class Settings(ServiceSettings):
     """Where inference runs; `auto` picks CUDA when torch sees a GPU."""
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     """Weights' precision; `auto` is float16 on CUDA and float32 on the CPU."""
+    worker_processes: bool = True
+    """Run each model in a worker process, so that unloading it gives all its memory back (torch's
+    allocator keeps freed memory in the process otherwise)."""
     input_dir: Path | None = None
     """The only folder img2img's `image_path` may read from; unset, `image_path` is refused."""
     output_dir: Path | None = None
@@ -46,6 +49,9 @@ class Settings(ServiceSettings):
     """Most denoising steps a request may ask for."""
     max_input_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     """Largest img2img input image accepted (upload, base64 or file)."""
+    public_base_url: str = ""
+    """The API's address as clients see it (e.g. https://ai.example.com), for the absolute `url` of images;
+    empty: taken from the request (X-Forwarded-* or Forwarded from a proxy or the router, else Host)."""
     max_input_pixels: int = Field(default=4096 * 4096, ge=64 * 64)
     """Largest img2img input image accepted, in pixels (decompression bombs are refused)."""
 

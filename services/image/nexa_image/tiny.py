@@ -7,9 +7,9 @@ No text-to-image weights are reachable offline, so tests and the offline demo bu
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
+
+from nexa_common.staging import staged_folder
 
 SEED = 0
 MAX_TOKENS = 77  # CLIP's context; without it the tokenizer never truncates and the encoder overflows
@@ -104,15 +104,6 @@ def build_tiny_pipeline(dest: Path) -> None:
     """
     from diffusers import StableDiffusionPipeline
 
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     pipeline = StableDiffusionPipeline(**_components(), requires_safety_checker=False)  # type: ignore[arg-type]
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    try:
+    with staged_folder(Path(dest)) as staging:
         pipeline.save_pretrained(staging, safe_serialization=True)  # type: ignore[attr-defined]
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.rename(dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

@@ -1,21 +1,25 @@
 """The text service's FastAPI app: the kit's model service with one loader per backend (GGUF on
-llama.cpp, ONNX on onnxruntime-genai) and the completion and chat routes."""
+llama.cpp, ONNX on onnxruntime-genai, embedding models on ONNX Runtime), all in the service's own
+process (llama.cpp and ONNX Runtime give the memory of an unloaded model back: see
+tests/pool/test_pool_memory.py and tests/embeddings/test_embedding_pool.py), and the completion,
+chat and embedding routes."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from nexa_common.catalogue import Backend, ModelError, ResolvedModel
-from nexa_common.kit.models import ModelPool
+from nexa_common.kit.models import BackendLoader, ModelPool, files_bytes
 from nexa_common.kit.service import service_app
 from nexa_common.modalities import Modality, spec
 
-from . import chat, completions, embeddings
-from .embedding_model import EmbeddingModel
+from . import chat, completions, embeddings, gguf_info
+from .embedding_batcher import Arrivals, EmbeddingMetrics
+from .embedding_model import embedding_loader
 from .engine import TextEngine
 from .metrics import TextMetrics
 from .prompting import make_renderer
@@ -24,13 +28,24 @@ from .serving import TextState
 from .settings import Settings
 
 
+def gguf_file(path: Path) -> Path:
+    """The GGUF of a model: the file itself, or the one GGUF in a built model's folder."""
+    if path.is_dir():
+        found = sorted(path.glob("*.gguf"))
+        if len(found) != 1:
+            raise ModelError(f"'{path.name}' holds {len(found)} GGUF files; expected exactly one")
+        return found[0]
+    return path
+
+
 def _gguf_engine(path: Path, settings: Settings) -> TextEngine:
     # Imported here: an ONNX-only install runs without llama-cpp-python.
     from .batched_engine import BatchedEngine
     from .llama_engine import LlamaEngine
 
+    path = gguf_file(path)
     options = {
-        "n_ctx": settings.n_ctx,
+        "n_ctx": settings.context_size(gguf_info.trained_context(path)),
         "n_threads": settings.threads,
         "n_batch": settings.n_batch,
         "n_gpu_layers": settings.n_gpu_layers,
@@ -52,49 +67,60 @@ def _onnx_engine(path: Path, settings: Settings) -> TextEngine:
             f"'{path.name}' is an ONNX model, and the ONNX backend is not installed "
             f"({exc.name} is missing): pip install 'nexa-text[onnx]'"
         ) from exc
-    return OnnxEngine(path, n_ctx=settings.n_ctx, n_threads=settings.threads)
+    # The engine takes the smaller of this and the folder's own context_length.
+    return OnnxEngine(path, n_ctx=settings.context_size(None), n_threads=settings.threads)
+
+
+def _gguf_bytes(path: Path, settings: Settings) -> int:
+    try:
+        file = gguf_file(path)
+        context = settings.context_size(gguf_info.trained_context(file))
+        return gguf_info.serving_bytes(file, context, settings.max_concurrency)
+    except (OSError, gguf_info.NotGGUF, ModelError):
+        return files_bytes(path)  # the load will say what is wrong with it
+
+
+def _onnx_bytes(path: Path, settings: Settings) -> int:
+    """The weights, and a float32 KV cache of the context (onnxruntime-genai's CPU default)."""
+    folder = path if path.is_dir() else path.parent
+    try:
+        config = json.loads((folder / "genai_config.json").read_text())["model"]
+        decoder = config["decoder"]
+        per_token = decoder["num_hidden_layers"] * decoder["num_key_value_heads"] * decoder["head_size"] * 2 * 4
+        context = settings.context_size(int(config.get("context_length") or 0) or None)
+    except (OSError, ValueError, KeyError, TypeError):
+        return files_bytes(folder)
+    return files_bytes(folder) + per_token * context + gguf_info.OVERHEAD_BYTES
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     registry = CollectorRegistry()
     engines = {Backend.GGUF: _gguf_engine, Backend.ONNX: _onnx_engine}
+    sizes = {Backend.GGUF: _gguf_bytes, Backend.ONNX: _onnx_bytes}
 
     def load(model: ResolvedModel) -> Runtime:
-        if model.entry.embeddings:
-            raise ModelError(
-                f"'{model.entry.name}' is an embedding model: serve it with NEXA_TEXT_EMBEDDING_MODEL (on "
-                f"/v1/embeddings) and give NEXA_TEXT_MODEL a text generation model"
-            )
         engine = engines[model.entry.backend](model.path, settings)
         try:
-            renderer = make_renderer(engine, settings.chat_format or model.entry.chat_format)
+            # A model's own chat format (Gemma's GGUF has no template) wins over the service-wide override.
+            renderer = make_renderer(engine, model.entry.chat_format or settings.chat_format)
         except Exception:
             engine.close()
             raise
         return Runtime(engine, renderer, settings, state.metrics)
 
+    def estimate(model: ResolvedModel) -> int:
+        return sizes[model.entry.backend](model.path, settings)
+
+    loaders = {backend: BackendLoader(load, estimate) for backend in engines}
+    arrivals = Arrivals()  # one for the service: a request counts before its body says which model
+    loaders[Backend.ONNX_EMBEDDING] = embedding_loader(settings, EmbeddingMetrics(registry), arrivals)
     text = spec(Modality.TEXT)
-    pool = ModelPool(text, settings, {backend: load for backend in engines})
-    state = TextState(text, settings, pool, registry, TextMetrics(registry, pool), EmbeddingModel(settings, registry))
-    preloading: list[asyncio.Task[None]] = []
-
-    async def startup() -> None:
-        # The embedding model loads beside the generation model; /ready waits for the latter only.
-        preloading.append(asyncio.create_task(state.embeddings.preload()))
-
-    async def shutdown() -> None:
-        for task in preloading:
-            task.cancel()
-        await asyncio.gather(*preloading, return_exceptions=True)
-        await state.embeddings.close()
-
+    pool = ModelPool(text, settings, loaders, registry)
+    state = TextState(text, settings, pool, registry, TextMetrics(registry, pool), arrivals)
     return service_app(
         state,
         title="nexa text service",
         description="Completions, chat, function calling and embeddings on GGUF and ONNX models (OpenAI-compatible).",
         routers=[completions.router, chat.router, embeddings.router],
-        startup=startup,
-        shutdown=shutdown,
-        more_cards=lambda: [card] if (card := state.embeddings.card()) else [],
     )

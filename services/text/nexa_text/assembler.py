@@ -1,5 +1,8 @@
 """Token bytes to text deltas: whole UTF-8 characters only, and nothing that may turn out to be the
-start of a stop sequence (which must never reach the client)."""
+start of a stop sequence (which must never reach the client).
+
+A character cut off by the token limit (the first bytes of an emoji, say) is dropped at the end,
+never sent as U+FFFD; bytes that are invalid UTF-8 in themselves still become U+FFFD."""
 
 from __future__ import annotations
 
@@ -32,7 +35,9 @@ class TextAssembler:
         """The rest, once generation has ended without a stop sequence."""
         if self.stopped:
             return ""
-        self._held += self._decoder.decode(b"", final=True)
+        # Not `final=True`: that turns an incomplete trailing character into U+FFFD. The decoder
+        # holds only such an incomplete tail (invalid bytes were already replaced), so it is dropped.
+        self._decoder.reset()
         return self._release(self._held)
 
     def _release(self, text: str) -> str:

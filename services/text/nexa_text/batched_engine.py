@@ -210,6 +210,8 @@ class BatchedEngine(LlamaVocab):
             slot = max(free, key=lambda s: _common_prefix(s.tokens, prompt))
             # At least one prompt token is evaluated, so there are logits to sample from.
             keep = max(0, min(_common_prefix(slot.tokens, prompt), len(prompt) - 1))
+            if job.sequence.sampling.seed is not None:
+                keep = 0  # seeded (#22): evaluated whole, so the same request samples the same tokens
             if not llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1):
                 self._forget(slot)
                 keep = 0
@@ -297,6 +299,11 @@ class BatchedEngine(LlamaVocab):
             if index is None:
                 continue
             logprob, top = self._logprobs(index, job.sequence.top_logprobs)
+            # min_tokens / ignore_eos (conformance, #22): the sampler reads the logits from the context,
+            # so making end-of-generation tokens -inf there keeps them from being sampled.
+            if not job.sequence.may_end(job.produced):
+                pointer = llama_cpp.llama_get_logits_ith(self._ctx.ctx, index)
+                self.suppress_eog(np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)))
             token_id = llama_cpp.llama_sampler_sample(job.sampler, self._ctx.ctx, index)
             if llama_cpp.llama_vocab_is_eog(self._vocab, token_id):
                 self._finish(slot, _END)

@@ -12,6 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from nexa_common.errors import APIError, error_responses
+from nexa_common.fields import account_fields
+from nexa_common.modalities import Capability
+from nexa_common.schema_reader import RELAXED_HEADER, relaxed_header
 from nexa_common.schemas.text import (
     AssistantMessage,
     ChatChoice,
@@ -28,9 +31,9 @@ from nexa_common.schemas.text import (
 )
 
 from . import engine as engine_types
-from .driver import Generation, respond, usage, usage_event
+from .driver import Generation, Prepared, respond, usage, usage_event
 from .engine import GrammarSupport
-from .grammars import SchemaError, json_object_grammar, json_schema_grammar, tool_call_grammar
+from .grammars import Grammar, SchemaError, json_object_grammar, json_schema_grammar, tool_call_grammar
 from .prompting import PromptError, chat_prompt_tokens, tool_instructions
 from .runtime import Delta, Outcome
 from .serving import (
@@ -43,14 +46,13 @@ from .serving import (
     require_supported,
     sampling,
     sequence,
-    served,
 )
 from .streaming import event
 from .tool_calls import CallSplitter, ToolPlan, new_call_id, plan_tools
 
 router = APIRouter(tags=["text"])
 
-_RESPONSES = {**error_responses(400, 429, 503), 200: {"content": {"text/event-stream": {}}}}
+_RESPONSES = {**error_responses(400, 404, 429, 503, 507), 200: {"content": {"text/event-stream": {}}}}
 
 
 @dataclass
@@ -58,9 +60,13 @@ class _Prepared:
     sequence: engine_types.Sequence
     stops: list[str]
     plan: ToolPlan | None
+    legacy_function_call: bool
+    """Fill the legacy `function_call` beside `tool_calls` (Nexa's route only; OpenAI sends null)."""
+    headers: dict[str, str]
+    """Said with the answer: where the schemas were relaxed."""
 
 
-def _grammar_of(body: ChatCompletionRequest, plan: ToolPlan | None, limit: int) -> tuple[str | None, str | None]:
+def _grammar_of(body: ChatCompletionRequest, plan: ToolPlan | None, limit: int) -> tuple[Grammar | None, str | None]:
     """The grammar the answer must match and the system text that asks for it (None, None: free text)."""
     try:
         if plan is not None:
@@ -94,7 +100,7 @@ def _prepare(model: Served, body: ChatCompletionRequest, must_call: bool) -> _Pr
             code="unsupported_by_backend",
         )
     grammar, system_extra = _grammar_of(body, plan, runtime.settings.max_schema_bytes)
-    if grammar is not None and isinstance(engine, GrammarSupport) and (problem := engine.grammar_error(grammar)):
+    if grammar is not None and isinstance(engine, GrammarSupport) and (problem := engine.grammar_error(grammar.gbnf)):
         raise APIError(
             400, f"Invalid schema: {problem}", param="tools" if plan else "response_format", code="invalid_schema"
         )
@@ -109,16 +115,26 @@ def _prepare(model: Served, body: ChatCompletionRequest, must_call: bool) -> _Pr
         ) from exc
     seq = sequence(runtime, tokens, body.token_limit(), "messages")
     seq.sampling = sampling(body)
+    if grammar is not None and (body.ignore_eos or body.min_tokens):
+        raise APIError(
+            400,
+            "'ignore_eos' and 'min_tokens' cannot be combined with tools or response_format: the answer must end "
+            "where its JSON ends.",
+            param="ignore_eos" if body.ignore_eos else "min_tokens",
+            code="unsupported_combination",
+        )
+    seq.min_tokens, seq.ignore_eos = body.min_tokens, body.ignore_eos
     if must_call and "temperature" not in body.model_fields_set:
         # Extracting arguments is a lookup, not creative writing: unless asked otherwise, decode
         # greedily so Nexa's example answers the same every time.
         seq.sampling = replace(seq.sampling, temperature=0.0)
-    seq.grammar = grammar
+    seq.grammar = grammar.gbnf if grammar is not None else None
+    headers = {RELAXED_HEADER: relaxed_header(grammar.relaxed)} if grammar is not None and grammar.relaxed else {}
     if body.logprobs:
         seq.top_logprobs = body.top_logprobs or 0
     require_supported(runtime, seq)
     # A stop sequence inside a tool call would cut its arguments short of valid JSON.
-    return _Prepared(seq, [] if plan else body.stop_sequences(), plan)
+    return _Prepared(seq, [] if plan else body.stop_sequences(), plan, must_call, headers)
 
 
 @router.post("/v1/chat/completions", response_model=ChatCompletionResponse, responses=_RESPONSES)
@@ -142,11 +158,16 @@ async def _chat(
     body: ChatCompletionRequest, request: Request, state: TextState, *, must_call: bool, endpoint: str
 ) -> Response:
     arrived = time.perf_counter()
-    model = served(state, body)
-    prepared = await asyncio.to_thread(_prepare, model, body, must_call)
-    job = Generation(model, prepared.sequence, prepared.stops, arrived, endpoint)
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return await respond(request, state, job, _Chat(job, prepared.plan, include_usage), stream=body.stream)
+    account_fields(request, body, strict=state.settings.strict_fields)
+
+    async def prepare(model: Served) -> Prepared:
+        prepared = await asyncio.to_thread(_prepare, model, body, must_call)
+        job = Generation(model, prepared.sequence, prepared.stops, arrived, endpoint)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return Prepared(job, _Chat(job, prepared.plan, include_usage, prepared.legacy_function_call), prepared.headers)
+
+    # Tools and JSON schemas are checked in _prepare, which says which backend lacks them.
+    return await respond(request, state, body, Capability.CHAT, prepare)
 
 
 @dataclass
@@ -156,6 +177,7 @@ class _Chat:
     job: Generation
     plan: ToolPlan | None
     include_usage: bool
+    legacy_function_call: bool
     splitter: CallSplitter | None = field(init=False)
 
     def __post_init__(self) -> None:
@@ -220,7 +242,9 @@ class _Chat:
                 calls, content = [call], None
                 finish = "tool_calls" if outcome.finish_reason == "stop" else "length"
         message = AssistantMessage(
-            content=content, tool_calls=calls, function_call=calls[0].function if calls else None
+            content=content,
+            tool_calls=calls,
+            function_call=calls[0].function if calls and self.legacy_function_call else None,
         )
         logprobs = None
         if self.job.sequence.top_logprobs is not None:

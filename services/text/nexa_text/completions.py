@@ -10,11 +10,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from nexa_common.errors import error_responses
+from nexa_common.fields import account_fields
+from nexa_common.modalities import Capability
 from nexa_common.schemas.text import CompletionChoice, CompletionChunk, CompletionRequest, CompletionResponse
 
-from .driver import Generation, respond, usage, usage_event
+from .driver import Generation, Prepared, respond, usage, usage_event
 from .runtime import Delta, Outcome, Runtime
-from .serving import StateDep, completion_logprobs, new_id, now, require_supported, sampling, sequence, served
+from .serving import Served, StateDep, completion_logprobs, new_id, now, require_supported, sampling, sequence
 from .streaming import event
 
 router = APIRouter(tags=["text"])
@@ -31,23 +33,27 @@ def _prompt_tokens(runtime: Runtime, text: str) -> list[int]:
 @router.post(
     "/v1/completions",
     response_model=CompletionResponse,
-    responses={**error_responses(400, 429, 503), 200: {"content": {"text/event-stream": {}}}},
+    responses={**error_responses(400, 404, 429, 503, 507), 200: {"content": {"text/event-stream": {}}}},
 )
 async def create_completion(body: CompletionRequest, request: Request, state: StateDep) -> Response:
     """Continue `prompt`. Nexa's clients read `result`; OpenAI clients read `choices`. With
     `stream: true` the answer is server-sent `text_completion` chunks ending with `data: [DONE]`."""
     arrived = time.perf_counter()
-    model = served(state, body)
+    account_fields(request, body, strict=state.settings.strict_fields)
     prompt = body.prompt_text()
-    tokens = await asyncio.to_thread(_prompt_tokens, model.runtime, prompt)
-    seq = sequence(model.runtime, tokens, body.token_limit(), "prompt")
-    seq.sampling = sampling(body)
-    seq.top_logprobs = body.logprobs
-    require_supported(model.runtime, seq)
-    job = Generation(model, seq, body.stop_sequences(), arrived, "completions")
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    answer = _Completion(job, prompt if body.echo else "", include_usage)
-    return await respond(request, state, job, answer, stream=body.stream)
+
+    async def prepare(model: Served) -> Prepared:
+        tokens = await asyncio.to_thread(_prompt_tokens, model.runtime, prompt)
+        seq = sequence(model.runtime, tokens, body.token_limit(), "prompt")
+        seq.sampling = sampling(body)
+        seq.min_tokens, seq.ignore_eos = body.min_tokens, body.ignore_eos
+        seq.top_logprobs = body.logprobs
+        require_supported(model.runtime, seq)
+        job = Generation(model, seq, body.stop_sequences(), arrived, "completions")
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return Prepared(job, _Completion(job, prompt if body.echo else "", include_usage), {})
+
+    return await respond(request, state, body, Capability.COMPLETIONS, prepare)
 
 
 @dataclass

@@ -6,10 +6,10 @@ mid-stream are handled here, once."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -17,10 +17,12 @@ from fastapi.responses import Response
 from nexa_common.errors import APIError, error_body
 from nexa_common.kit.cancellation import CLIENT_CLOSED, cancel_on_disconnect, while_connected
 from nexa_common.kit.models import Lease
-from nexa_common.schemas.text import ChatCompletionChunk, CompletionChunk, Usage
+from nexa_common.modalities import Capability
+from nexa_common.schemas.keep_alive import kept
+from nexa_common.schemas.text import ChatCompletionChunk, CompletionChunk, SamplingParams, Usage
 
 from . import engine as engine_types
-from .runtime import Delta, Outcome
+from .runtime import Delta, Outcome, Runtime
 from .serving import Served, TextState
 from .streaming import DONE, EventStream, event
 
@@ -76,19 +78,52 @@ def usage_event(chunk: type[CompletionChunk | ChatCompletionChunk], answer_id: s
     return event(chunk(id=answer_id, created=created, model=job.model_name, choices=[], usage=usage(outcome)))
 
 
-async def respond(request: Request, state: TextState, job: Generation, answer: Answer, *, stream: bool) -> Response:
-    """Wait in the model's queue (429 at once when it is full; a client that leaves while waiting
-    leaves the queue), then generate: the slot is held until the answer is over, however it ends."""
+class Prepared(NamedTuple):
+    job: Generation
+    answer: Answer
+    headers: dict[str, str]
+    """Said with the answer, streamed or whole (e.g. where a schema was relaxed)."""
+
+
+Prepare = Callable[[Served], Awaitable[Prepared]]
+"""Builds the sequence and the answer's shape once the model is loaded (tokenising needs it)."""
+
+
+async def respond(
+    request: Request, state: TextState, params: SamplingParams, capability: Capability, prepare: Prepare
+) -> Response:
+    """Get the request's model (loading it if needed, while the request waits), prepare the sequence,
+    wait in the model's queue (429 at once when it is full), then generate. The model and the slot
+    are held until the answer is over, however it ends; a client that leaves while waiting for
+    either stops waiting."""
+    pool = state.pool
+    model = pool.get(params.model, capability)
     stack = AsyncExitStack()
-    lease = await while_connected(request, stack.enter_async_context(state.pool.slot(job.served.model)))
+    try:
+        engine = await while_connected(request, stack.enter_async_context(pool.use(model, kept(params.keep_alive))))
+        assert isinstance(engine, Runtime)
+        job, answer, headers = await prepare(Served(model, engine))
+        lease = await while_connected(request, stack.enter_async_context(pool.slot(model)))
+    except BaseException:
+        await stack.aclose()
+        raise
+    return await _answer(request, state, job, answer, stack, lease, stream=params.stream, headers=headers)
+
+
+async def _answer(
+    request: Request, state: TextState, job: Generation, answer: Answer, stack: AsyncExitStack, lease: Lease,
+    *, stream: bool, headers: dict[str, str],
+) -> Response:  # fmt: skip
     if stream:
-        return EventStream(_events(request, state, job, answer, lease), cleanup=stack.aclose)
+        return EventStream(_events(request, state, job, answer, lease), cleanup=stack.aclose, headers=headers)
     outcome = "error"
     async with stack:
         try:
             deltas, end = await while_connected(request, _collect(job), job.sequence.cancel)
             outcome = "done"
-            return answer.whole(deltas, end)
+            whole = answer.whole(deltas, end)
+            whole.headers.update(headers)
+            return whole
         except APIError as exc:
             outcome = "disconnected" if exc.status == CLIENT_CLOSED else "error"
             raise

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -34,6 +35,8 @@ if TYPE_CHECKING:  # the engine needs ONNX Runtime, an optional dependency, at r
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 128, 256)
 _GAP_S = 0.002
 """While traffic is concurrent, a call waits for more arrivals as long as none is further apart than this."""
+_STOP_WAIT_S = 5.0
+"""Longest wait, at unload, for the event loop to stop the collector."""
 
 
 class Arrivals:
@@ -108,6 +111,8 @@ class EmbeddingBatcher:
         self._arrived = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="nexa-text-embed")
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the collector runs on (set by the first request)."""
         self._concurrent = False
         """The last call had company or left requests waiting: more are likely to come at once."""
         self._arrivals = arrivals or Arrivals()
@@ -124,9 +129,10 @@ class EmbeddingBatcher:
                 code="queue_full",
                 headers={"Retry-After": "1"},
             )
-        if self._task is None:
-            self._task = asyncio.create_task(self._collect(), name="nexa-text-embedding-batcher")
         loop = asyncio.get_running_loop()
+        if self._task is None:
+            self._loop = loop
+            self._task = loop.create_task(self._collect(), name="nexa-text-embedding-batcher")
         job = _Job(inputs, loop.create_future(), np.empty((len(inputs), self.engine.dimensions), np.float32))
         self._jobs.append(job)
         self._metrics.waiting.set(len(self._jobs))
@@ -136,16 +142,40 @@ class EmbeddingBatcher:
         # A cancelled wait (the client left) marks the future cancelled: the collector drops the job.
         return await job.future
 
-    async def close(self) -> None:
+    def close(self) -> None:
+        """Stop the collector, answer the requests still queued (503) and free the engine. Called by
+        the pool when it unloads the model, from a worker thread (or from the event loop's own)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                self._stop()
+            else:
+                stopped = threading.Event()
+
+                def stop() -> None:
+                    try:
+                        self._stop()
+                    finally:
+                        stopped.set()
+
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing runs on it
+                    loop.call_soon_threadsafe(stop)
+                    stopped.wait(_STOP_WAIT_S)
+        self._executor.shutdown(wait=True, cancel_futures=True)  # an engine call under way finishes first
+        self.engine.close()
+
+    def _stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
         for job in self._jobs:
             if not job.future.done():
                 job.future.set_exception(APIError(503, "The embedding model was unloaded.", code="model_unloaded"))
         self._jobs.clear()
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        self.engine.close()
+        self._metrics.waiting.set(0)
 
     async def _collect(self) -> None:
         loop = asyncio.get_running_loop()

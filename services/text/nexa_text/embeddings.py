@@ -1,4 +1,4 @@
-"""`POST /v1/embeddings`: OpenAI's request and answer, on the embedding model the service hosts.
+"""`POST /v1/embeddings`: OpenAI's request and answer, on an embedding model of the service's pool.
 
 Every input is checked before any is embedded: an over-long one is a 400 naming its index and
 length (never cut silently; NEXA_TEXT_EMBEDDING_TRUNCATE opts into cutting), too many inputs a
@@ -8,7 +8,8 @@ length (never cut silently; NEXA_TEXT_EMBEDDING_TRUNCATE opts into cutting), too
 from __future__ import annotations
 
 import base64
-from typing import Any
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -16,15 +17,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from nexa_common import catalogue
-from nexa_common.catalogue import Modality
 from nexa_common.errors import APIError, error_responses
+from nexa_common.fields import account_fields
 from nexa_common.kit.cancellation import while_connected
+from nexa_common.modalities import Capability
 from nexa_common.schemas.embeddings import EmbeddingRequest, EmbeddingResponse
+from nexa_common.schemas.keep_alive import kept
 
-from .embedding_batcher import Ticket
-from .embedding_model import EmbeddingModel, wrong_route
+from .embedding_model import EmbeddingRuntime, default_embedding_model
 from .serving import TextState
+from .settings import Settings
+
+if TYPE_CHECKING:  # the engine needs ONNX Runtime, an optional dependency, at run time only
+    from .embedding_engine import EmbeddingEngine
 
 router = APIRouter(tags=["text"])
 
@@ -42,16 +47,43 @@ _BODY = {
 @router.post(
     "/v1/embeddings",
     response_model=EmbeddingResponse,
-    responses=error_responses(400, 404, 413, 429, 503),
+    responses=error_responses(400, 404, 413, 429, 503, 507),
     openapi_extra=_BODY,
 )
 async def create_embeddings(request: Request) -> JSONResponse:
-    """Embed `input` (a string, strings, token ids or token-id lists) as unit vectors, in input order."""
+    """Embed `input` (a string, strings, token ids or token-id lists) as unit vectors, in input order,
+    on the embedding model `model` names (absent: the first one the service was started with)."""
     state: TextState = request.app.state.service
-    with state.embeddings.arrivals.coming() as ticket:
+    with state.embedding_arrivals.coming() as ticket:
         body = await _read(request)
-        model = _select(state, body.model)
-        return await _embed(request, body, model, ticket)
+        account_fields(request, body, strict=state.settings.strict_fields)
+        pool = state.pool
+        model = pool.get(body.model or default_embedding_model(pool), Capability.EMBEDDINGS)
+        if model.state != "loaded":
+            ticket.done()  # a load takes seconds: the batchers of loaded models do not wait for it
+        async with AsyncExitStack() as stack:
+            # A client that leaves while the model loads or while it waits for a slot stops waiting.
+            runtime = await while_connected(request, stack.enter_async_context(pool.use(model, kept(body.keep_alive))))
+            assert isinstance(runtime, EmbeddingRuntime)
+            tokens, size = _checked(body, model.name, runtime.engine, state.settings)
+            await while_connected(request, stack.enter_async_context(pool.slot(model)))
+            vectors = await while_connected(request, runtime.batcher.embed(tokens, ticket))
+    engine = runtime.engine
+    if size != engine.dimensions:
+        vectors = vectors[:, :size]
+        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    total = sum(len(ids) for ids in tokens)
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": _encoded(row, body.encoding_format)}
+                for i, row in enumerate(vectors)
+            ],
+            "model": model.name,
+            "usage": {"prompt_tokens": total, "total_tokens": total},
+        }
+    )
 
 
 async def _read(request: Request) -> EmbeddingRequest:
@@ -61,11 +93,12 @@ async def _read(request: Request) -> EmbeddingRequest:
         raise RequestValidationError(exc.errors(include_url=False)) from None
 
 
-async def _embed(request: Request, body: EmbeddingRequest, model: EmbeddingModel, ticket: Ticket) -> JSONResponse:
-    settings = model.settings
+def _checked(
+    body: EmbeddingRequest, name: str, engine: EmbeddingEngine, settings: Settings
+) -> tuple[list[list[int]], int]:
+    """The inputs as token ids with the model's special tokens, and the vectors' size; every input
+    is checked (length, vocabulary, request totals) before any is embedded."""
     inputs = _inputs(body.input, settings.embedding_max_inputs)
-    batcher = await while_connected(request, model.batcher())
-    engine = batcher.engine
     truncate = settings.embedding_truncate
     if isinstance(inputs[0], str):
         tokens = engine.tokenize_batch(inputs, truncate=truncate)  # type: ignore[arg-type]
@@ -75,7 +108,7 @@ async def _embed(request: Request, body: EmbeddingRequest, model: EmbeddingModel
         if len(ids) > engine.max_tokens:
             raise APIError(
                 400,
-                f"input[{i}] is {len(ids)} tokens long, but '{model.name}' takes at most {engine.max_tokens} "
+                f"input[{i}] is {len(ids)} tokens long, but '{name}' takes at most {engine.max_tokens} "
                 f"(special tokens included). Shorten or split it, or start the service with "
                 f"NEXA_TEXT_EMBEDDING_TRUNCATE=true to cut long inputs.",
                 param="input",
@@ -90,46 +123,8 @@ async def _embed(request: Request, body: EmbeddingRequest, model: EmbeddingModel
             param="input",
             code="request_too_large",
         )
-    size = _dimensions(body.dimensions, model.name, engine.dimensions, engine.manifest.matryoshka_dimensions)
-    vectors = await while_connected(request, batcher.embed(tokens, ticket))
-    if size != engine.dimensions:
-        vectors = vectors[:, :size]
-        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    return JSONResponse(
-        {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "index": i, "embedding": _encoded(row, body.encoding_format)}
-                for i, row in enumerate(vectors)
-            ],
-            "model": model.name,
-            "usage": {"prompt_tokens": total, "total_tokens": total},
-        }
-    )
-
-
-def _select(state: TextState, requested: str | None) -> EmbeddingModel:
-    model = state.embeddings
-    if model.enabled and requested in (None, model.name):
-        return model
-    if requested is None:
-        raise APIError(
-            404,
-            "This server has no embedding model (NEXA_TEXT_EMBEDDING_MODEL is empty).",
-            param="model",
-            code="model_not_found",
-        )
-    entry = catalogue.lookup(requested)
-    generation = state.pool.default
-    if requested == generation.name or (entry is not None and not entry.embeddings):
-        raise wrong_route(requested, entry or generation.entry or catalogue.find(catalogue.DEFAULTS[Modality.TEXT]))
-    served = ", ".join(n for n in (generation.name, model.name) if n)
-    raise APIError(
-        404,
-        f"Model '{requested}' is not served here. This service serves: {served}.",
-        param="model",
-        code="model_not_found",
-    )
+    size = _dimensions(body.dimensions, name, engine.dimensions, engine.manifest.matryoshka_dimensions)
+    return tokens, size
 
 
 def _inputs(value: str | list[Any], limit: int) -> list[str] | list[list[int]]:

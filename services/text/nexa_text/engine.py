@@ -35,6 +35,14 @@ class Sequence:
     """Return the log-probability of each token and this many alternatives (None: none)."""
     cancel: threading.Event = field(default_factory=threading.Event)
     """Set by the request when its client leaves; the engine checks it before every token."""
+    min_tokens: int = 0
+    """End-of-generation tokens are not sampled before this many tokens have been produced."""
+    ignore_eos: bool = False
+    """End-of-generation tokens are never sampled: the sequence runs to `max_tokens`."""
+
+    def may_end(self, produced: int) -> bool:
+        """Whether an end-of-generation token may be sampled after `produced` tokens."""
+        return not self.ignore_eos and produced >= self.min_tokens
 
 
 @dataclass(frozen=True)

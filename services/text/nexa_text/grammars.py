@@ -5,6 +5,9 @@ A tool call is written as `{"tool": "<name>", "parameters": {...}}` with fixed p
 stream can be split into the tool's name and its argument text while it is being generated.
 (Those keys, rather than OpenAI's `name`/`arguments`, because small models then stop confusing
 the tool's name with an argument called `name`: SmolLM2-135M filled `{"name": "25"}` otherwise.)
+
+Schemas are read by nexa_common.schema_reader, which tells keywords from property names and data
+values and relaxes what a grammar cannot enforce; this module only builds the grammar.
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from nexa_common import schema_reader
+from nexa_common.schema_reader import ReadSchema, read_schema
 from nexa_common.schemas.text import Tool
+
+from .integer_ranges import integer_rule
 
 if TYPE_CHECKING:
     from llama_cpp.llama_grammar import SchemaConverter
@@ -27,78 +35,59 @@ CALL_PREFIX = '{"tool": "'
 CALL_MIDDLE = '", "parameters": '
 CALL_SUFFIX = "}"
 
-# Limits that keep a schema from expanding into a grammar too large to build or to sample with
-# (llama.cpp unrolls every `{n,m}` repetition into rules).
-MAX_DEPTH = 32
-MAX_REPEAT = 2048
-_COUNT_KEYS = ("minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties")
-_PATTERN_REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
 MAX_GRAMMAR_CHARS = 1_000_000
-# No token can produce a NUL character, and llama.cpp ends the whole process (std::terminate)
-# when a grammar leaves nothing to sample; so a schema whose output needs one is refused.
-_NUL_ESCAPE = re.compile(r"\\(?:x0{2}|u0{4}|x\{0+\}|0)")
 
 
 class SchemaError(ValueError):
-    """A schema that cannot become a grammar; the message says why."""
+    """A schema that cannot become a grammar; the message says why and where."""
 
 
-def _check(node: Any, where: str, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        raise SchemaError(f"{where} is nested more than {MAX_DEPTH} levels deep")
-    if isinstance(node, str) and "\x00" in node:
-        raise SchemaError(f"{where} contains a NUL character, which the model cannot write")
-    if isinstance(node, list):
-        for item in node:
-            _check(item, where, depth + 1)
-        return
-    if not isinstance(node, dict):
-        return
-    for key in _COUNT_KEYS:
-        value = node.get(key)
-        if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_REPEAT
-        ):
-            raise SchemaError(f"{where}: '{key}' must be an integer from 0 to {MAX_REPEAT}")
-    ref = node.get("$ref")
-    if ref is not None and (not isinstance(ref, str) or not ref.startswith("#/")):
-        raise SchemaError(f"{where}: only local '$ref's ('#/...') are supported")
-    pattern = node.get("pattern")
-    if pattern is not None:
-        if not isinstance(pattern, str):
-            raise SchemaError(f"{where}: 'pattern' must be a string")
-        if _NUL_ESCAPE.search(pattern):
-            raise SchemaError(f"{where}: 'pattern' asks for a NUL character, which the model cannot write")
-        for low, high in _PATTERN_REPEAT.findall(pattern):
-            if int(low) > MAX_REPEAT or (high and int(high) > MAX_REPEAT):
-                raise SchemaError(f"{where}: repetitions in 'pattern' may be at most {MAX_REPEAT}")
-    schema_type = node.get("type")
-    if schema_type is not None and not isinstance(schema_type, str | list):
-        raise SchemaError(f"{where}: 'type' must be a string or a list of strings")
-    for key, value in node.items():
-        _check(key, where, depth + 1)
-        _check(value, where, depth + 1)
+@dataclass
+class Grammar:
+    gbnf: str
+    relaxed: list[str] = field(default_factory=list)
+    """Where the schema was relaxed (`<where>#<pointer>: <reason>`), for the answer's header."""
 
 
-def _validated(schema: Any, where: str, max_bytes: int) -> dict[str, Any]:
+def _read(schema: Any, where: str, max_bytes: int, ref_prefix: str) -> ReadSchema:
     if not isinstance(schema, dict):
         raise SchemaError(f"{where} must be a JSON object")
     if len(json.dumps(schema)) > max_bytes:
         raise SchemaError(f"{where} is larger than {max_bytes} bytes")
-    _check(schema, where)
-    return schema
+    try:
+        return read_schema(schema, ref_prefix=ref_prefix)
+    except schema_reader.SchemaError as exc:
+        raise SchemaError(f"{where}, {exc}") from exc
 
 
 def _converter() -> SchemaConverter:
-    from llama_cpp.llama_grammar import SchemaConverter
+    from llama_cpp.llama_grammar import RESERVED_NAMES, SchemaConverter
 
-    return SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    class BoundedIntegers(SchemaConverter):  # type: ignore[misc]
+        """llama-cpp-python's converter, plus integer bounds (it writes any integer for `minimum: 1`)."""
+
+        def visit(self, schema: dict[str, Any], name: str) -> str:
+            bounded = "minimum" in schema or "maximum" in schema
+            if schema.get("type") == "integer" and bounded and "enum" not in schema and "const" not in schema:
+                rule_name = name + "-" if name in RESERVED_NAMES else name or "root"
+                rule = integer_rule(schema.get("minimum"), schema.get("maximum"))
+                added: str = self._add_rule(rule_name, f"{rule} space")
+                return added
+            visited: str = super().visit(schema, name)
+            return visited
+
+    return BoundedIntegers(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
 
 
-def _visit(converter: SchemaConverter, schema: dict[str, Any], rule: str, where: str) -> None:
+def _visit(converter: SchemaConverter, read: ReadSchema, rule: str, where: str) -> str:
+    """Add the schema's rules; returns the name of its top rule (`rule`, or a shared primitive's)."""
+    # The reader has resolved every reference; its definitions go straight into the converter's
+    # table. (The converter's own resolve_refs walks every key of the schema, property names and
+    # data values included, and fails on a property called `$ref`.)
+    converter._refs.update(read.refs)
     try:
-        resolved = converter.resolve_refs(schema, rule)
-        converter.visit(resolved, rule)
+        name: str = converter.visit(read.root, rule)
+        return name
     except RecursionError as exc:
         raise SchemaError(f"{where} is too deeply nested or recursive") from exc
     except Exception as exc:  # the converter asserts and raises on what it cannot express
@@ -106,14 +95,22 @@ def _visit(converter: SchemaConverter, schema: dict[str, Any], rule: str, where:
         raise SchemaError(f"{where} cannot be turned into a grammar: {detail[:200]}") from exc
 
 
+def _relaxed(read: ReadSchema, where: str) -> list[str]:
+    return [f"{where}#{r.pointer}: {r.reason}" for r in read.relaxed]
+
+
 # The converter's string characters admit raw control characters, which strict JSON parsers
 # (and so clients) reject; excluding them keeps every generated string valid JSON.
 _CHAR_RULE = re.compile(r'^char ::= \[\^"\\\\\]', re.MULTILINE)
 _STRICT_CHAR = r'char ::= [^"\\\x7F\x00-\x1F]'
+# The same for a pattern's `.`, which would otherwise admit a raw quote and end the string early.
+_DOT_RULE = re.compile(r"^dot ::= .*$", re.MULTILINE)
+_STRICT_DOT = r'dot ::= [^"\\\x7F\x00-\x1F]'
 
 
 def _finish(converter: SchemaConverter, extra: str = "") -> str:
-    grammar = _CHAR_RULE.sub(lambda _: _STRICT_CHAR, converter.format_grammar()) + extra
+    grammar = _CHAR_RULE.sub(lambda _: _STRICT_CHAR, converter.format_grammar())
+    grammar = _DOT_RULE.sub(lambda _: _STRICT_DOT, grammar) + extra
     if len(grammar) > MAX_GRAMMAR_CHARS:
         raise SchemaError("the schema expands into a grammar that is too large")
     return grammar
@@ -123,33 +120,36 @@ def _literal(text: str) -> str:
     return json.dumps(text)  # GBNF string literals use JSON's escapes
 
 
-def tool_call_grammar(tools: Sequence[Tool], allow_text: bool, max_bytes: int) -> str:
+def tool_call_grammar(tools: Sequence[Tool], allow_text: bool, max_bytes: int) -> Grammar:
     """One call of one of `tools`; with `allow_text`, a plain-text answer is allowed instead
     (a text answer then cannot start with `{`)."""
     converter = _converter()
-    branches = []
+    branches, relaxed = [], []
     for i, tool in enumerate(tools):
         where = f"the parameters of tool '{tool.function.name}'"
-        schema = _validated(tool.function.parameters, where, max_bytes)
         rule = f"nexa-args{i}"
-        _visit(converter, schema, rule, where)
-        branches.append(f"{_literal(tool.function.name + CALL_MIDDLE)} {rule}")
+        read = _read(tool.function.parameters, where, max_bytes, f"{rule}-ref")
+        top = _visit(converter, read, rule, where)
+        relaxed += _relaxed(read, f"tools[{i}].function.parameters")
+        branches.append(f"{_literal(tool.function.name + CALL_MIDDLE)} {top}")
     rules = f"\nnexa-call ::= {_literal(CALL_PREFIX)} ( {' | '.join(branches)} ) {_literal(CALL_SUFFIX)}\n"
     if allow_text:
         rules += "nexa-text ::= [^{] [^\\x00]*\nroot ::= nexa-call | nexa-text\n"
     else:
         rules += "root ::= nexa-call\n"
-    return _finish(converter, rules)
+    return Grammar(_finish(converter, rules), relaxed)
 
 
-def json_schema_grammar(schema: Any, max_bytes: int) -> str:
+def json_schema_grammar(schema: Any, max_bytes: int, where: str = "response_format.json_schema.schema") -> Grammar:
     converter = _converter()
-    where = "response_format.json_schema.schema"
-    _visit(converter, _validated(schema, where, max_bytes), "", where)
-    return _finish(converter)
+    read = _read(schema, where, max_bytes, "nexa-out-ref")
+    # A named root rule: the converter names a root's properties after the rule, and unnamed
+    # ones could collide with the definitions' rules.
+    top = _visit(converter, read, "nexa-out", where)
+    return Grammar(_finish(converter, f"\nroot ::= {top}\n"), _relaxed(read, where))
 
 
-def json_object_grammar() -> str:
+def json_object_grammar() -> Grammar:
     from llama_cpp.llama_grammar import JSON_GBNF
 
-    return JSON_GBNF
+    return Grammar(JSON_GBNF)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from llama_cpp import Llama, LlamaGrammar, llama_cpp
+from llama_cpp import Llama, LlamaGrammar, LogitsProcessorList, llama_cpp
 
 from .engine import Sequence, Token
 from .logprobs import token_logprobs
@@ -19,6 +19,19 @@ class LlamaVocab:
     """What both llama.cpp engines answer from the model's vocabulary alone (no context needed)."""
 
     _vocab: llama_cpp.llama_vocab_p
+    _eog_ids: np.ndarray | None = None
+
+    def eog_ids(self) -> np.ndarray:
+        """Every end-of-generation token of the vocabulary (EOS, EOT, <|im_end|>, ...), found once."""
+        if self._eog_ids is None:
+            n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+            is_eog = llama_cpp.llama_vocab_is_eog
+            self._eog_ids = np.fromiter((i for i in range(n_vocab) if is_eog(self._vocab, i)), dtype=np.intc)
+        return self._eog_ids
+
+    def suppress_eog(self, logits: np.ndarray) -> None:
+        """Make end-of-generation tokens impossible to sample (`min_tokens`, `ignore_eos`)."""
+        logits[self.eog_ids()] = -np.inf
 
     def _piece(self, token_id: int, special: bool) -> bytes:
         buffer = ctypes.create_string_buffer(256)
@@ -69,7 +82,19 @@ class LlamaEngine(LlamaVocab):
     def generate(self, sequence: Sequence) -> Iterator[Token]:
         llm, s = self._llm, sequence.sampling
         llm.set_seed(s.seed if s.seed is not None else random.randrange(2**31))
+        if s.seed is not None:
+            # Same seed, same output: the prompt is evaluated whole. Reusing a cached prefix splits
+            # the evaluation differently, which changes the logits' last bits, and so samples.
+            llm.reset()
         grammar = LlamaGrammar.from_string(sequence.grammar, verbose=False) if sequence.grammar else None
+        produced = 0
+
+        def hold_eog(_: object, logits: np.ndarray) -> np.ndarray:
+            if not sequence.may_end(produced):
+                self.suppress_eog(logits)
+            return logits
+
+        holds_eog = sequence.ignore_eos or sequence.min_tokens > 0
         tokens = llm.generate(
             sequence.prompt_tokens,
             temp=s.temperature,
@@ -81,8 +106,8 @@ class LlamaEngine(LlamaVocab):
             presence_penalty=s.presence_penalty,
             frequency_penalty=s.frequency_penalty,
             grammar=grammar,
+            logits_processor=LogitsProcessorList([hold_eog]) if holds_eog else None,
         )
-        produced = 0
         try:
             for token_id in tokens:
                 if sequence.cancel.is_set() or llama_cpp.llama_vocab_is_eog(self._vocab, token_id):

@@ -91,6 +91,11 @@ class OnnxEngine:
             "repetition_penalty": s.repeat_penalty,
             "random_seed": s.seed if s.seed is not None else random.randrange(2**31),
         }
+        # onnxruntime-genai keeps its end-of-text tokens from being chosen before `min_length`
+        # (prompt included): that is min_tokens, and ignore_eos when it spans the whole budget.
+        held = sequence.max_tokens if sequence.ignore_eos else sequence.min_tokens
+        if held > 0:
+            options["min_length"] = len(sequence.prompt_tokens) + held
         if sample:
             # top_k=0 means no top-k filter; onnxruntime-genai spells that as the vocabulary size
             # (and refuses anything larger).

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, NamedTuple
 
 from fastapi import Depends
@@ -16,7 +16,7 @@ from nexa_common.kit.models import PooledModel
 from nexa_common.kit.service import ServiceState, get_state
 from nexa_common.schemas.text import CompletionLogprobs, SamplingParams
 
-from .embedding_model import EmbeddingModel, reject_embedding_model
+from .embedding_batcher import Arrivals
 from .engine import Sampling, Sequence, Token
 from .metrics import TextMetrics
 from .runtime import Runtime
@@ -29,8 +29,9 @@ class TextState(ServiceState):
 
     settings: Settings
     metrics: TextMetrics
-    embeddings: EmbeddingModel
-    """The embedding model, beside the pool's generation model (until the pool serves both)."""
+    embedding_arrivals: Arrivals = field(default_factory=Arrivals)
+    """Embedding requests inside the route and not queued yet, whichever model they name: the
+    batchers wait briefly for them (see `Arrivals`)."""
 
 
 StateDep = Annotated[TextState, Depends(get_state)]
@@ -41,15 +42,6 @@ class Served(NamedTuple):
 
     model: PooledModel
     runtime: Runtime
-
-
-def served(state: TextState, params: SamplingParams) -> Served:
-    """The request's model, ready (503 while it loads or after it failed)."""
-    reject_embedding_model(params.model)
-    model = state.pool.get(params.model)
-    runtime = model.require_ready()
-    assert isinstance(runtime, Runtime)
-    return Served(model, runtime)
 
 
 def sequence(runtime: Runtime, prompt_tokens: list[int], requested: int | None, param: str) -> Sequence:

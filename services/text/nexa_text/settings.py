@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from nexa_common.catalogue import DEFAULT_EMBEDDING_MODEL
 from nexa_common.modalities import Modality, spec
 from nexa_common.settings import ServiceSettings
 
@@ -20,8 +19,12 @@ class Settings(ServiceSettings):
     """Port the text service binds to."""
     model: str = spec(Modality.TEXT).default_model
     """Catalogue name or path of a GGUF model or an ONNX Runtime GenAI folder; its backend picks the engine."""
-    n_ctx: int = Field(default=2048, ge=64, le=1_048_576)
-    """Context size in tokens (prompt plus completion); the seed's `--nctx`."""
+    n_ctx: int | None = Field(default=None, ge=64, le=1_048_576)
+    """Context size in tokens (prompt plus completion); the seed's `--nctx`. Unset: what the model was
+    trained on, at most `MAX_N_CTX`. Never more than the model was trained on."""
+    max_n_ctx: int = Field(default=8192, ge=64, le=1_048_576)
+    """Largest context given by default, to bound memory: the KV cache grows with it (SmolLM2-135M:
+    22.5 MiB per 1k tokens, Gemma 3 270M: 18 MiB per 1k tokens, per sequence slot)."""
     n_batch: int = Field(default=512, ge=1)
     """Prompt tokens evaluated per llama.cpp batch."""
     n_gpu_layers: int = Field(default=0, ge=-1)
@@ -34,13 +37,22 @@ class Settings(ServiceSettings):
     """Sequences generated at once. 1: the one-sequence llama.cpp engine, requests take turns;
     more: the batched engine decodes up to this many together in one context (GGUF models only;
     each slot reserves a KV cache of n_ctx tokens)."""
+
+    @field_validator("n_ctx", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # compose passes NEXA_TEXT_N_CTX= when the user sets nothing.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def context_size(self, trained: int | None) -> int:
+        """The context to allocate for a model trained on `trained` tokens (None: unknown)."""
+        wanted = self.n_ctx if self.n_ctx is not None else self.max_n_ctx
+        return min(wanted, trained) if trained else wanted
+
     max_schema_bytes: int = Field(default=65_536, ge=1024)
     """Largest JSON schema (tool parameters, response_format) turned into a grammar."""
 
-    # Embeddings (/v1/embeddings). The embedding model sits beside the chat model until the model
-    # pool serves every model by the request's `model`.
-    embedding_model: str = DEFAULT_EMBEDDING_MODEL
-    """Catalogue name or path of the embedding model served on /v1/embeddings; empty: none."""
+    # Embeddings (/v1/embeddings), on the embedding models of the pool (MODEL / MODELS name them).
     embedding_max_batch: int = Field(default=32, ge=1, le=1024)
     """Most inputs embedded in one engine call; concurrent requests share calls up to this size."""
     embedding_batch_wait_ms: float = Field(default=10.0, ge=0, le=1000)
@@ -53,4 +65,5 @@ class Settings(ServiceSettings):
     embedding_truncate: bool = False
     """Cut inputs longer than the model's context to fit (as sentence-transformers does) instead of a 400."""
     embedding_queue_size: int = Field(default=256, ge=1)
-    """Embedding requests that may wait for the engine; beyond it, 429."""
+    """Embedding requests of one model that may be queued in its batcher at once (they must all reach
+    it to share engine calls); `QUEUE_SIZE` more wait for a place, and beyond that 429."""

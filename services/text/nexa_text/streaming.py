@@ -39,11 +39,13 @@ def event(payload: BaseModel | dict[str, Any]) -> str:
 class EventStream(StreamingResponse):
     """`text/event-stream` whose `cleanup` runs when the stream ends, fails or the client leaves."""
 
-    def __init__(self, events: AsyncIterator[str], cleanup: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self, events: AsyncIterator[str], cleanup: Callable[[], Awaitable[None]], headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(
             events,
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
         )
         self._events = events
         self._cleanup = cleanup
