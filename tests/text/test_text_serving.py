@@ -204,8 +204,7 @@ def test_ready_models_and_metrics(http: httpx.Client) -> None:
     ready = http.get("/ready")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     models = http.get("/v1/models").json()
-    # The chat model, then the embedding model the service hosts beside it (loaded or not).
-    assert [m["id"] for m in models["data"]] == ["smollm2", "all-minilm-l6-v2"]
+    assert [m["id"] for m in models["data"]] == ["smollm2"]
     assert models["data"][0]["modality"] == "text"
     http.post("/v1/completions", json={"prompt": "Hi", "max_tokens": 3, "stream": True})
     page = http.get("/metrics").text
