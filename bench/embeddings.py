@@ -56,7 +56,9 @@ def compare(cache_dir: Path, repetitions: int, threads: int | None = None) -> di
         build(entry, cache_dir)
     folder = catalogue.resolve(MODEL, cache_dir).path
     direct = direct_paths(folder, threads)
-    env = {"NEXA_TEXT_MODEL": "smollm2", "NEXA_CACHE": str(cache_dir), "NEXA_TEXT_THREADS": str(threads)}
+    # The chat model and the embedding model in one text pool, as `nexa server smollm2 all-minilm-l6-v2`.
+    env = {"NEXA_TEXT_MODEL": "smollm2", "NEXA_TEXT_MODELS": MODEL, "NEXA_CACHE": str(cache_dir),
+           "NEXA_TEXT_THREADS": str(threads)}  # fmt: skip
     with tempfile.TemporaryDirectory() as logs, Supervisor(Path(logs)) as supervisor:
         stack = Stack(supervisor)
         service_url = stack.start("text", "nexa_text", "NEXA_TEXT_", env)
