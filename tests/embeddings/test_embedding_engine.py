@@ -143,6 +143,35 @@ def test_requests_on_their_way_are_waited_for(embedding_model: Path) -> None:
     assert registry.get_sample_value("nexa_text_embedding_batches_total") == 2  # first+second, then third
 
 
+def test_the_batchers_of_two_models_both_hear_of_arrivals(embedding_model: Path) -> None:
+    """One service, two loaded embedding models: a request on its way holds both batchers back,
+    and both go on once it is queued (or failed), not after their whole wait window."""
+    arrivals = Arrivals()
+
+    async def run() -> None:
+        engines = [EmbeddingEngine(embedding_model, n_threads=1) for _ in range(2)]
+        batchers = [
+            EmbeddingBatcher(e, EmbeddingMetrics(CollectorRegistry()), max_batch=32, wait_s=3600, queue_size=8,
+                             arrivals=arrivals)
+            for e in engines
+        ]  # fmt: skip
+        try:
+            with arrivals.coming():
+                queued = [
+                    asyncio.create_task(b.embed([e.tokenize("a")])) for b, e in zip(batchers, engines, strict=True)
+                ]
+                await asyncio.sleep(0.2)
+                assert not any(task.done() for task in queued)
+            done = await asyncio.wait_for(asyncio.gather(*queued), 60)
+            assert [v.shape for v in done] == [(1, 384), (1, 384)]
+        finally:
+            for batcher in batchers:
+                batcher.close()
+        assert not arrivals.listeners  # closed batchers are no longer woken
+
+    asyncio.run(run())
+
+
 def test_queue_full_is_a_429(embedding_model: Path) -> None:
     arrivals = Arrivals()
 

@@ -40,11 +40,18 @@ _STOP_WAIT_S = 5.0
 
 
 class Arrivals:
-    """How many embedding requests are in the route and not queued yet (the batcher waits for them)."""
+    """How many embedding requests are in the route and not queued yet (the batchers wait for them).
+    One per service, shared by the batchers of every loaded embedding model: a request counts
+    from its first moment, before its body says which model it is for."""
 
     def __init__(self) -> None:
         self.count = 0
-        self.wake: Callable[[], None] = lambda: None
+        self.listeners: set[Callable[[], None]] = set()
+        """Woken when a request stops being on its way: each running collector's (on the event loop)."""
+
+    def wake(self) -> None:
+        for listener in list(self.listeners):
+            listener()
 
     @contextlib.contextmanager
     def coming(self) -> Iterator[Ticket]:
@@ -116,7 +123,6 @@ class EmbeddingBatcher:
         self._concurrent = False
         """The last call had company or left requests waiting: more are likely to come at once."""
         self._arrivals = arrivals or Arrivals()
-        self._arrivals.wake = self._arrived.set
 
     async def embed(self, inputs: list[list[int]], ticket: Ticket | None = None) -> np.ndarray:
         """The unit vectors of `inputs` (token ids with special tokens), one row each. `ticket`: the
@@ -132,6 +138,7 @@ class EmbeddingBatcher:
         loop = asyncio.get_running_loop()
         if self._task is None:
             self._loop = loop
+            self._arrivals.listeners.add(self._arrived.set)
             self._task = loop.create_task(self._collect(), name="nexa-text-embedding-batcher")
         job = _Job(inputs, loop.create_future(), np.empty((len(inputs), self.engine.dimensions), np.float32))
         self._jobs.append(job)
@@ -169,6 +176,7 @@ class EmbeddingBatcher:
         self.engine.close()
 
     def _stop(self) -> None:
+        self._arrivals.listeners.discard(self._arrived.set)
         if self._task is not None:
             self._task.cancel()
         for job in self._jobs:
