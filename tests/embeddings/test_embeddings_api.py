@@ -303,6 +303,9 @@ def test_through_the_router(router_oai: openai.OpenAI, oai: openai.OpenAI, embed
     with pytest.raises(openai.BadRequestError) as caught:
         router_oai.embeddings.create(model="smollm2", input="hello")
     assert _error(caught.value)["code"] == "model_wrong_route"
+    with pytest.raises(openai.BadRequestError) as caught:
+        router_oai.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hello"}])
+    assert _error(caught.value)["code"] == "model_wrong_route" and "/v1/embeddings" in _error(caught.value)["message"]
     cards = {c["id"]: c for c in httpx.get(embed_router_url + "/v1/models").json()["data"]}
     assert cards[MODEL]["capabilities"] == ["embeddings"] and cards[MODEL]["modality"] == "text"
     document = httpx.get(embed_router_url + "/openapi.json").json()
