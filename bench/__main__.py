@@ -192,9 +192,10 @@ def main() -> None:
         _section(results, out, "router_overhead", overhead)
 
     # Another engine's comparison, in processes of its own (after the stack above has stopped).
-    from . import onnx
+    from . import embeddings, onnx
 
     _section(results, out, "onnx", lambda: onnx.compare(cache, reps))
+    _section(results, out, "embeddings", lambda: embeddings.compare(cache, reps))
     results["load_average_at_end"] = os.getloadavg()
     _write(results, out)
     print(f"wrote {out / 'results.json'} and {out / 'REPORT.md'}")

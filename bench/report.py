@@ -44,6 +44,7 @@ def render(r: dict[str, Any]) -> str:
         ("Models on demand", _pool),
         ("Router overhead", _router),
         ("Text: ONNX Runtime vs GGUF", lambda r: _onnx(r.get("onnx"))),
+        ("Embeddings", lambda r: _embeddings(r.get("embeddings"))),
         ("Peak memory", _memory),
     ):
         try:
@@ -204,6 +205,23 @@ def _targets(r: dict[str, Any]) -> list[str]:
         mb = r["memory_peak_rss_mb"]["router"]
         return f"| router RSS < 100 MB | {mb} MB | {_target(mb < 100)} |"
 
+    def embeddings(batch: str) -> str:
+        paths = r["embeddings"]["paths"]
+        engine = paths["ONNX Runtime engine, direct"][batch]["ratio_to_sentence_transformers"]
+        routed = paths["router → text service"][batch]["ratio_to_sentence_transformers"]
+        return (
+            f"| embeddings at batch {batch} ≥ 1.0 × sentence-transformers | engine {_f(engine, 2)} ×, "
+            f"through the router {_f(routed, 2)} × | {_target(engine >= 1.0 and routed >= 1.0)} |"
+        )
+
+    def embedding_batching() -> str:
+        c = r["embeddings"]["concurrency"]
+        calls = c["concurrent"]["engine_calls"]["median"]
+        return (
+            f"| {c['clients']} concurrent one-sentence clients cost about one engine call | {_f(calls, 0)} calls, "
+            f"{_f(c['speedup'], 2)} × the sequential rate | {_target(calls <= 4)} |"
+        )
+
     rows: list[tuple[str, Any]] = [
         ("text through router ≥ 0.95 × direct", text),
         ("TTFT overhead < 5 ms", ttft),
@@ -214,6 +232,9 @@ def _targets(r: dict[str, Any]) -> list[str]:
         ("router added p99 < 5 ms at 50 clients", lambda: router("p99", 5)),
         ("router RSS < 100 MB", rss),
         *peers_report.targets(r, _target),
+        ("embeddings at batch 1 ≥ 1.0 × sentence-transformers", lambda: embeddings("1")),
+        ("embeddings at batch 32 ≥ 1.0 × sentence-transformers", lambda: embeddings("32")),
+        ("32 concurrent embedding clients cost about one engine call", embedding_batching),
     ]
     lines = ["", "## Targets", "", "| target | measured | status |", "|---|---|---|"]
     for label, row in rows:
@@ -294,4 +315,57 @@ def _engines(e: dict[str, Any] | None) -> list[str]:
     ]
     for name, row in e["paths"].items():
         lines.append(f"| {name} | {_spread(row['tokens_per_s'])} | {_f(row['ratio_to_direct'], 2)} |")
+    return lines
+
+
+EMBEDDING_ENGINE_CHOICE = (
+    "**Engine choice.** Three engines give sentence-transformers' own vectors (cosine 1.0000 on every "
+    "test sentence): PyTorch through sentence-transformers (the baseline), llama.cpp on a GGUF converted "
+    "with llama.cpp's own converter (f32, f16; q8_0 at cosine 0.9995), and ONNX Runtime on a graph exported "
+    "from the same weights with pooling and normalisation inside it. Measured side by side in one process, "
+    "interleaved (`python -m bench.embedding_engines`; services/text/README.md has the figures): ONNX Runtime "
+    "ran several times faster than both at batch 1 and 32, llama.cpp no faster than PyTorch at batch 32. "
+    "ONNX Runtime is the engine: it adds ONNX Runtime "
+    "and tokenizers (about 90 MB) to the text service, where llama.cpp would add nothing but be slower."
+)
+
+
+def _embeddings(e: dict[str, Any] | None) -> list[str]:
+    """/v1/embeddings against the library called directly (bench/embeddings.py), when it ran."""
+    if not e:
+        return []
+    lines = ["", "## Embeddings (all-MiniLM-L6-v2, 384 dimensions)", ""]
+    if "error" in e:
+        return [*lines, f"Not measured: {e['error']}"]
+    when = f"Measured {e['when']} (load average {_load(e.get('load_average'))} at its start). " if "when" in e else ""
+    lines += [
+        f"{when}{e['sentences']} sentences of 10–16 tokens, {e['threads']} threads for every engine, "
+        f"{e['repetitions']} interleaved rounds. Batch 1: one sentence per call; batch 32: 32 per call. "
+        "× ST: over sentence-transformers' `encode(..., normalize_embeddings=True)` in the same run.",
+        "",
+        "| path | batch 1 embeddings/s | × ST | batch 32 embeddings/s | × ST |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in e["paths"].items():
+        one, many = row["1"], row["32"]
+        lines.append(
+            f"| {name} | {_spread(one['embeddings_per_s'])} | {_f(one['ratio_to_sentence_transformers'], 2)} | "
+            f"{_spread(many['embeddings_per_s'])} | {_f(many['ratio_to_sentence_transformers'], 2)} |"
+        )
+    c = e["concurrency"]
+    lines += [
+        "",
+        f"{c['clients']} clients with one sentence each, through the router: all at once (the service batches "
+        "them) vs one after another.",
+        "",
+        "| clients | embeddings/s | engine calls | errors |",
+        "|---|---|---|---|",
+    ]
+    for kind in ("concurrent", "sequential"):
+        row = c[kind]
+        lines.append(
+            f"| {kind} | {_spread(row['embeddings_per_s'])} | {_f(row['engine_calls']['median'], 0)} | "
+            f"{_f(row['errors']['max'], 0)} |"
+        )
+    lines += ["", f"Concurrent / sequential: {_f(c['speedup'], 2)} ×.", "", EMBEDDING_ENGINE_CHOICE]
     return lines

@@ -95,6 +95,11 @@ def plan(models: list[str], *, onnx: bool) -> dict[Modality, list[str]]:
     chosen: dict[Modality, list[str]] = {}
     for name in names:
         entry = catalogue.find(name)
+        if entry.embeddings:
+            raise ModelError(
+                f"'{name}' is an embedding model, and the images carry no embeddings backend yet: "
+                f"use --local (the text service then serves it on /v1/embeddings)."
+            )
         if isinstance(entry.source, LocalSource):
             raise ModelError(
                 f"'{name}' is a local path; the containers see only the `models` volume. Run with --local, or copy "

@@ -55,7 +55,22 @@ def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None
             chosen[entry.modality] = name  # the first model of a modality is its service's default
         elif name != chosen[entry.modality] and name not in more.get(entry.modality, []):
             more.setdefault(entry.modality, []).append(name)
+    _generation_first(chosen, more)
     return Plan(chosen, more)
+
+
+def _generation_first(chosen: dict[Modality, str], more: dict[Modality, list[str]]) -> None:
+    """A text service's default is the first generation model named, even after an embedding model
+    (`nexa server all-minilm-l6-v2 smollm2`): a chat request without `model` gets a chat model, and
+    /v1/embeddings without one gets the first embedding model named."""
+    default = chosen.get(Modality.TEXT)
+    if default is None or not catalogue.find(default).embeddings:
+        return
+    others = more.get(Modality.TEXT, [])
+    generation = next((name for name in others if not catalogue.find(name).embeddings), None)
+    if generation is not None:
+        chosen[Modality.TEXT] = generation
+        more[Modality.TEXT] = [default, *(name for name in others if name != generation)]
 
 
 def onnx_variant(entry: CatalogueEntry) -> CatalogueEntry:
@@ -67,8 +82,8 @@ def onnx_variant(entry: CatalogueEntry) -> CatalogueEntry:
             f"'{entry.name}' is an {entry.modality.value} model, and only these modalities have an ONNX Runtime "
             f"backend: {have}. Serve it without `onnx`."
         )
-    if entry.backend is Backend.ONNX:
-        return entry
+    if entry.backend in (Backend.ONNX, Backend.ONNX_EMBEDDING):
+        return entry  # already on ONNX Runtime
     variant = catalogue.lookup(f"{entry.name}-onnx")
     if variant is None or variant.backend is not Backend.ONNX:
         onnx_models = ", ".join(e.name for e in catalogue.entries() if e.backend is Backend.ONNX)

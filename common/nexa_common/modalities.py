@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .schemas import audio, image, messages, responses, text
+from .schemas import audio, embeddings, image, messages, responses, text
 
 
 class Modality(StrEnum):
@@ -156,6 +156,9 @@ MODALITIES: tuple[ModalitySpec, ...] = (
             Route("/v1/function-calling", "createFunctionCall",
                   "Pick a tool and its arguments for the conversation (Nexa's route)", "json",
                   text.FunctionCallingRequest, text.ChatCompletionResponse, Capability.TOOLS, streams=True),
+            Route("/v1/embeddings", "createEmbedding",
+                  "Embed text or token ids as vectors (OpenAI's route)", "json",
+                  embeddings.EmbeddingRequest, embeddings.EmbeddingResponse, Capability.EMBEDDINGS),
             # OpenAI's Responses API and Anthropic's Messages API: the router translates them onto
             # /v1/chat/completions (one generation path) and keeps the stored responses.
             Route("/v1/responses", "createResponse",
@@ -180,7 +183,7 @@ MODALITIES: tuple[ModalitySpec, ...] = (
                   "How many input tokens a Messages request would take", "json",
                   messages.CountTokensRequest, messages.TokenCount, Capability.CHAT, served_by="router"),
         ),
-        "completions, chat and function calling", onnx=True, extras=("onnx",),
+        "completions, chat, function calling and embeddings", onnx=True, extras=("onnx", "embeddings"),
     ),
     ModalitySpec(
         Modality.IMAGE, "tiny-sd", 8002, (507,),

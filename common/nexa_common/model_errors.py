@@ -18,7 +18,8 @@ _PRIMARY = (
     Capability.SPEECH, Capability.COMPLETIONS, Capability.TRANSLATION, Capability.IMAGE_EDIT,
 )  # fmt: skip
 _NOUNS = {Capability.IMAGE_GENERATION: "image generation", Capability.IMAGE_EDIT: "image editing",
-          Capability.COMPLETIONS: "completion", Capability.JSON_SCHEMA: "JSON"}  # fmt: skip
+          Capability.COMPLETIONS: "completion", Capability.JSON_SCHEMA: "JSON",
+          Capability.EMBEDDINGS: "embedding"}  # fmt: skip
 _MAX_NAME = 200
 _PLAIN_NAME = re.compile(r"^[\w.:+@-]{1,200}$")
 

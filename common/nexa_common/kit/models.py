@@ -353,11 +353,13 @@ class ModelPool:
                 if capability in installed.capabilities:
                     return self.models.setdefault(installed.name, PooledModel(installed.name, installed, self.settings))
         refused = "; ".join(f"'{m.name}' could not be served: {m.detail}" for m in self.configured if m.entry is None)
+        named = ", ".join(m.name for m in self.servable() if m.entry and capability in m.entry.capabilities)
         raise APIError(
             404,
-            f"This {self.spec.name} service serves no {capability.value} model: start it with one "
-            f"(`nexa server NAME`, or {self.spec.env_prefix}MODELS), or name one in `model`"
-            f"{f' ({refused})' if refused else ''}.",
+            f"This {self.spec.name} service was started with no {capability.value} model, and the request "
+            f"names none: start it with one, which requests without `model` then get (`nexa server NAME`, "
+            f"or {self.spec.env_prefix}MODELS), or name one in `model`"
+            f"{f' ({named})' if named else ''}{f' ({refused})' if refused else ''}.",
             param="model",
             code="model_not_found",
         )

@@ -1,7 +1,8 @@
 """The text service's FastAPI app: the kit's model service with one loader per backend (GGUF on
-llama.cpp, ONNX on onnxruntime-genai), both in the service's own process (llama.cpp gives the
-memory of an unloaded model back: see tests/pool/test_pool_memory.py), and the completion and chat
-routes."""
+llama.cpp, ONNX on onnxruntime-genai, embedding models on ONNX Runtime), all in the service's own
+process (llama.cpp and ONNX Runtime give the memory of an unloaded model back: see
+tests/pool/test_pool_memory.py and tests/embeddings/test_embedding_pool.py), and the completion,
+chat and embedding routes."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from nexa_common.kit.models import BackendLoader, ModelPool, files_bytes
 from nexa_common.kit.service import service_app
 from nexa_common.modalities import Modality, spec
 
-from . import chat, completions, gguf_info, tokenize
+from . import chat, completions, embeddings, gguf_info, tokenize
+from .embedding_batcher import Arrivals, EmbeddingMetrics
+from .embedding_model import embedding_loader
 from .engine import TextEngine
 from .metrics import TextMetrics
 from .prompting import make_renderer
@@ -102,12 +105,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return sizes[model.entry.backend](model.path, settings)
 
     loaders = {backend: BackendLoader(load, estimate) for backend in engines}
+    arrivals = Arrivals()  # one for the service: a request counts before its body says which model
+    loaders[Backend.ONNX_EMBEDDING] = embedding_loader(settings, EmbeddingMetrics(registry), arrivals)
     text = spec(Modality.TEXT)
     pool = ModelPool(text, settings, loaders, registry)
-    state = TextState(text, settings, pool, registry, TextMetrics(registry, pool))
+    state = TextState(text, settings, pool, registry, TextMetrics(registry, pool), arrivals)
     return service_app(
         state,
         title="nexa text service",
-        description="Completions, chat and function calling on a GGUF or ONNX model (OpenAI-compatible).",
-        routers=[completions.router, chat.router, tokenize.router],
+        description="Completions, chat, function calling and embeddings on GGUF and ONNX models (OpenAI-compatible).",
+        routers=[completions.router, chat.router, embeddings.router, tokenize.router],
     )

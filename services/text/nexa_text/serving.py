@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, NamedTuple
 
 from fastapi import Depends
@@ -16,6 +16,7 @@ from nexa_common.kit.models import PooledModel
 from nexa_common.kit.service import ServiceState, get_state
 from nexa_common.schemas.text import CompletionLogprobs, SamplingParams
 
+from .embedding_batcher import Arrivals
 from .engine import Sampling, Sequence, Token
 from .metrics import TextMetrics
 from .runtime import Runtime
@@ -28,6 +29,9 @@ class TextState(ServiceState):
 
     settings: Settings
     metrics: TextMetrics
+    embedding_arrivals: Arrivals = field(default_factory=Arrivals)
+    """Embedding requests inside the route and not queued yet, whichever model they name: the
+    batchers wait briefly for them (see `Arrivals`)."""
 
 
 StateDep = Annotated[TextState, Depends(get_state)]

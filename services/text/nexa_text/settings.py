@@ -66,3 +66,19 @@ class Settings(ServiceSettings):
 
     max_schema_bytes: int = Field(default=65_536, ge=1024)
     """Largest JSON schema (tool parameters, response_format) turned into a grammar."""
+
+    # Embeddings (/v1/embeddings), on the embedding models of the pool (MODEL / MODELS name them).
+    embedding_max_batch: int = Field(default=32, ge=1, le=1024)
+    """Most inputs embedded in one engine call; concurrent requests share calls up to this size."""
+    embedding_batch_wait_ms: float = Field(default=10.0, ge=0, le=1000)
+    """Longest wait of a queued input for requests already being read to join its engine call (no
+    wait when none is on its way)."""
+    embedding_max_inputs: int = Field(default=2048, ge=1)
+    """Most inputs in one request (OpenAI's limit); more answers 400."""
+    embedding_max_request_tokens: int = Field(default=65_536, ge=1)
+    """Most tokens in one request, all inputs together; more answers 413."""
+    embedding_truncate: bool = False
+    """Cut inputs longer than the model's context to fit (as sentence-transformers does) instead of a 400."""
+    embedding_queue_size: int = Field(default=256, ge=1)
+    """Embedding requests of one model that may be queued in its batcher at once (they must all reach
+    it to share engine calls); `QUEUE_SIZE` more wait for a place, and beyond that 429."""
