@@ -30,6 +30,7 @@ const memory = row.querySelector('.memory');
 return {state: row.dataset.state, modality: row.cells[1].textContent, memoryText: row.cells[4].textContent,
         memoryBytes: memory ? Number(memory.dataset.bytes) : null,
         actions: [...row.querySelectorAll('button[data-action]')].map(b => b.dataset.action),
+        labels: [...row.querySelectorAll('button[data-action]')].map(b => b.textContent),
         settled: document.getElementById('models-table').getAttribute('aria-busy') === 'false'};
 """
 
@@ -111,9 +112,10 @@ def test_models_tab_shows_the_loaded_model_with_its_memory(
     assert measured > 0
     assert shown["modality"] == "text" and shown["memoryBytes"] == measured
     assert shown["memoryText"] == page_bytes(measured), shown
-    assert shown["actions"] == ["pin", "unload"]
+    assert shown["actions"] == ["pin", "unload"] and shown["labels"] == ["Pin", "Unload"]
     second = wait_row(page, SECOND, "available")
     assert second["memoryText"] == "–" and second["actions"] == ["load", "pin"]
+    assert second["labels"] == ["Load", "Load & pin"]
     # The "Loaded now" table: the operator's list, with the same memory.
     loaded_rows = page.js(
         "return [...document.querySelectorAll('#operator-table tbody tr[data-model]')].map(r =>"

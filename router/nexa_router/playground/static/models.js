@@ -16,7 +16,7 @@ const FIRST_POLL_MS = 250;
 // unpinning a load with `pin: false` (it stays loaded), unloading also unpins.
 const ACTIONS = {
   load: { label: "Load", path: "load", body: {} },
-  pin: { label: "Load & pin", path: "load", body: { pin: true } },
+  pin: { label: "Pin", path: "load", body: { pin: true } },
   unpin: { label: "Unpin", path: "load", body: { pin: false } },
   unload: { label: "Unload", path: "unload", body: {} },
 };
@@ -66,6 +66,8 @@ export function setupModels(api, refreshCards) {
 
   function actionButton(action, model) {
     const pending = state.pending.get(model);
+    // Pinning a model that is not loaded loads it too.
+    const label = action === "pin" && state.loaded.get(model)?.state !== "loaded" ? "Load & pin" : ACTIONS[action].label;
     const button = el("button", {
       type: "button",
       class: action === "unload" ? "secondary danger-text" : "secondary",
@@ -73,7 +75,7 @@ export function setupModels(api, refreshCards) {
       "data-model": model,
       disabled: Boolean(pending),
       "aria-busy": pending === action ? "true" : null,
-      text: pending === action ? `${ACTIONS[action].label}…` : ACTIONS[action].label,
+      text: pending === action ? `${label}…` : label,
     });
     button.addEventListener("click", () => act(action, model));
     return button;
@@ -156,7 +158,7 @@ export function setupModels(api, refreshCards) {
           el("td", { text: m.pinned ? "yes" : "no" }),
           el("td", { text: m.pinned ? "never (pinned)" : relative(m.expires_at) }),
           el("td", { text: `${m.active ?? 0} / ${m.queued ?? 0}` }),
-          el("td", {}, m.state === "loaded" ? actionButton("unload", m.id) : null),
+          el("td", {}, m.state === "loaded" ? el("div", { class: "actions" }, actionButton("unload", m.id)) : null),
         ),
       ),
     );
