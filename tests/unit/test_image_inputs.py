@@ -28,9 +28,13 @@ def test_sizes() -> None:
 
 def test_steps_and_strength() -> None:
     settings = Settings(max_steps=10)
-    check_steps(10, settings)
-    with pytest.raises(APIError):
-        check_steps(11, settings)
+    check_steps(10, settings, 999)
+    with pytest.raises(APIError) as refused:
+        check_steps(11, settings, 999)
+    assert "this server allows 1 to 10" in refused.value.message
+    with pytest.raises(APIError) as refused:
+        check_steps(10, settings, 8)  # the model's scheduler places fewer than the setting allows
+    assert "this model's scheduler allows 1 to 8" in refused.value.message
     check_strength(4, 0.25)
     with pytest.raises(APIError) as refused:
         check_strength(3, 0.25)  # int(0.75) steps: none would run
