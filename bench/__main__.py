@@ -19,7 +19,7 @@ from nexa_cli.supervisor import ProcessSpec, Supervisor, free_port
 from nexa_common import catalogue
 from nexa_common.settings import default_cache_dir, physical_cores
 
-from . import engines, media, peers, pool, router_overhead, text
+from . import engines, media, peers, pool, router_overhead, speech, text
 from .harness import Stack
 from .report import render
 
@@ -107,6 +107,7 @@ def main() -> None:
         build(tiny, cache)
     gguf = catalogue.resolve("smollm2", cache).path
     whisper = catalogue.resolve("whisper-tiny.en", cache).path
+    voice = catalogue.resolve("piper-joe", cache).path
     pipeline = catalogue.resolve("tiny-sd", cache).path
 
     results: dict[str, Any] = {
@@ -184,6 +185,8 @@ def main() -> None:
             lambda: engines.compare(gguf, n_ctx, text_settings.threads, max(2, reps // 2)),
         )
         _section(results, out, "audio", audio)
+        # The same audio service speaks too (its default voice, piper-joe).
+        _section(results, out, "speech", lambda: speech.measure(voice, audio_url, router_url, reps))
         _section(results, out, "image", lambda: media.image(pipeline, threads, image_url, router_url, reps))
         results["memory_peak_rss_mb"] = stack.memory()
         _section(results, out, "router_overhead", overhead)

@@ -40,6 +40,7 @@ def render(r: dict[str, Any]) -> str:
         ("Text", _text),
         ("Text against its peers", _peers),
         ("Audio and image", _media),
+        ("Speech", _speech),
         ("Models on demand", _pool),
         ("Router overhead", _router),
         ("Text: ONNX Runtime vs GGUF", lambda r: _onnx(r.get("onnx"))),
@@ -120,6 +121,33 @@ def _media(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _speech(r: dict[str, Any]) -> list[str]:
+    sp = r["speech"]
+    lines = [
+        "",
+        f"## Speech (piper-joe, {sp['sentences']} sentences, {sp['text_chars']} characters, WAV)",
+        "",
+        "Real-time factor: synthesis time / seconds of audio produced (below 1 is faster than real time); ratio: the "
+        "library's real-time factor over the path's, median over the rounds (1.0 = no overhead). First byte: when the first audio bytes "
+        "reached the client; the library (like any server that sends the file whole) has none before the end.",
+        "",
+        "| path | seconds | audio s | real-time factor | ratio | first byte ms | first byte / whole |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, label in (
+        ("direct", "piper-tts, direct (synthesize_wav)"),
+        ("service", "audio service, streamed"),
+        ("router", "router → audio service, streamed"),
+    ):
+        row = sp[name]
+        lines.append(
+            f"| {label} | {_spread(row['seconds'], 3)} | {_f(row['audio_seconds']['median'], 2)} | "
+            f"{_spread(row['real_time_factor'], 3)} | {_f(row['ratio'], 3)} | {_spread(row['first_byte_ms'], 0)} | "
+            f"{_f(row['first_byte_vs_whole'], 3)} |"
+        )
+    return lines
+
+
 def _router(r: dict[str, Any]) -> list[str]:
     lines = [
         "",
@@ -159,6 +187,13 @@ def _targets(r: dict[str, Any]) -> list[str]:
         ratio = r[kind]["router"]["ratio"]
         return f"| {kind} through router ≥ 0.95 × direct | {_f(ratio, 3)} | {_target(ratio >= 0.95)} |"
 
+    def speech() -> str:
+        sp = r["speech"]["router"]
+        return (
+            f"| speech through router ≥ 0.95 × direct real-time factor | {_f(sp['ratio'], 3)} "
+            f"(first byte at {_f(sp['first_byte_vs_whole'], 2)} of the whole) | {_target(sp['ratio'] >= 0.95)} |"
+        )
+
     def router(q: str, limit: float) -> str:
         added = r["router_overhead"]["50"][f"added_{q}_ms"]
         # A negative difference means the load generator, not the router, set both latencies: no verdict.
@@ -174,6 +209,7 @@ def _targets(r: dict[str, Any]) -> list[str]:
         ("TTFT overhead < 5 ms", ttft),
         ("audio through router ≥ 0.95 × direct", lambda: media("audio")),
         ("image through router ≥ 0.95 × direct", lambda: media("image")),
+        ("speech through router ≥ 0.95 × direct real-time factor", speech),
         ("router added p50 < 1 ms at 50 clients", lambda: router("p50", 1)),
         ("router added p99 < 5 ms at 50 clients", lambda: router("p99", 5)),
         ("router RSS < 100 MB", rss),

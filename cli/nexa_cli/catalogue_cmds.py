@@ -79,11 +79,16 @@ def _download(entry: CatalogueEntry, source: HubSource, cache_dir: Path) -> None
             f"machine. Download it where the hub is reachable and pass its local path to `nexa server`, "
             f"or copy it to {dest}."
         )
-    partial = dest.parent / f".{dest.name}.partial" if source.filename is None else dest.parent
+    # A file keeps its path inside the repo (hf_hub_download's local_dir layout), below the repo's folder.
+    partial = (
+        dest.parent / f".{dest.name}.partial" if source.filename is None else catalogue.hub_folder(source, cache_dir)
+    )
     print(f"Downloading {entry.name} from {source.describe()} ...", flush=True)
     try:  # huggingface_hub draws the progress bars
         if source.filename:
-            hf_hub_download(source.repo, source.filename, revision=source.revision, local_dir=partial)
+            # The companions first: the model file's presence is what says the model is there.
+            for filename in (*source.companions, source.filename):
+                hf_hub_download(source.repo, filename, revision=source.revision, local_dir=partial)
         else:
             snapshot_download(
                 source.repo, revision=source.revision, local_dir=partial, ignore_patterns=list(source.ignore) or None

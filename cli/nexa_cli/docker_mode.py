@@ -88,10 +88,10 @@ class Stack:
 
 def plan(models: list[str], *, onnx: bool) -> dict[Modality, list[str]]:
     """The catalogue models of each modality, its default first (the embedded text and audio
-    defaults when none is given)."""
+    defaults and the default voice when none is given)."""
     if onnx:
         raise ModelError("ONNX models run in local mode only (the images carry no ONNX Runtime): use --local.")
-    names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
+    names = models or list(catalogue.SERVED_BY_DEFAULT)
     chosen: dict[Modality, list[str]] = {}
     for name in names:
         entry = catalogue.find(name)

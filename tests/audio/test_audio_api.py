@@ -65,7 +65,11 @@ def assert_error(response: httpx.Response, status: int, *words: str) -> dict:
 def test_ready_models_and_metrics(http: httpx.Client) -> None:
     assert http.get("/ready").json() == {"status": "ready", "model": "whisper-tiny.en"}
     cards = http.get("/v1/models").json()["data"]
-    assert [(c["id"], c["modality"], c["backend"]) for c in cards] == [("whisper-tiny.en", "audio", "ct2")]
+    # The Piper voice of /v1/audio/speech is served beside the Whisper model.
+    assert [(c["id"], c["modality"], c["backend"]) for c in cards] == [
+        ("whisper-tiny.en", "audio", "ct2"),
+        ("piper-joe", "audio", "piper"),
+    ]
     metrics = http.get("/metrics").text
     for name in (
         "nexa_audio_requests",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nexa_cli import local
+from nexa_cli import docker_mode, local
 from nexa_cli.main import build_parser, parse_server_models
 from nexa_common.catalogue import Modality, ModelError
 
@@ -43,9 +43,23 @@ def test_bad_port_is_a_usage_error() -> None:
     assert result.returncode == 2 and "invalid int value" in result.stderr
 
 
-def test_no_model_plans_the_embedded_text_and_audio_defaults(tmp_path: Path) -> None:
+def test_no_model_plans_the_embedded_text_and_audio_defaults_and_the_voice(tmp_path: Path) -> None:
     plan = local.plan([], cache_dir=tmp_path)
     assert plan.models == {Modality.TEXT: "smollm2", Modality.AUDIO: "whisper-tiny.en"}
+    assert plan.more == {Modality.AUDIO: ["piper-joe"]}
+
+
+def test_a_voice_is_one_more_model_of_the_audio_service(tmp_path: Path) -> None:
+    both = local.plan(["whisper-tiny.en", "piper-joe"], cache_dir=tmp_path)
+    assert (both.models, both.more) == ({Modality.AUDIO: "whisper-tiny.en"}, {Modality.AUDIO: ["piper-joe"]})
+    (audio,) = local.service_specs(both, reload=False, n_ctx=None)
+    assert (audio.env["NEXA_AUDIO_MODEL"], audio.env["NEXA_AUDIO_MODELS"]) == ("whisper-tiny.en", "piper-joe")
+    # A voice alone is the audio service's default (speech only); no Whisper model is added behind the user's back.
+    alone = local.plan(["tts-1"], cache_dir=tmp_path)
+    assert (alone.models, alone.more) == ({Modality.AUDIO: "tts-1"}, {})
+    assert docker_mode.plan(["piper-joe", "whisper-tiny.en"], onnx=False) == {
+        Modality.AUDIO: ["piper-joe", "whisper-tiny.en"]
+    }
 
 
 def test_several_models_of_a_modality_share_its_service_the_first_being_its_default(tmp_path: Path) -> None:

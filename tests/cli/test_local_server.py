@@ -162,12 +162,32 @@ def test_nexa_server_with_no_model_serves_the_embedded_text_and_audio_defaults(t
     with nexa_server("--port", str(port), cache=tmp_path) as run:
         assert run.wait_for("serving at", 240), "\n".join(run.seen)
         models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=10).json()
-        assert {m["id"] for m in models["data"]} == {"smollm2", "whisper-tiny.en"}
+        # The audio service speaks with its default voice beside Whisper.
+        assert {m["id"] for m in models["data"]} == {"smollm2", "whisper-tiny.en", "piper-joe"}
         run.process.send_signal(signal.SIGTERM)  # SIGTERM cleans up as Ctrl-C does
         children = run.descendants()
         assert run.process.wait(60) == 0
         _, alive = psutil.wait_procs(children, timeout=15)
         assert not alive
+
+
+def test_nexa_server_whisper_and_a_voice_serves_both_from_one_audio_service(tmp_path: Path) -> None:
+    port = free_port()
+    with nexa_server("--port", str(port), "whisper-tiny.en", "piper-joe", cache=tmp_path) as run:
+        assert run.wait_for("serving at", 240), "\n".join(run.seen)
+        base = f"http://127.0.0.1:{port}"
+        models = httpx.get(base + "/v1/models", timeout=10).json()
+        assert [m["id"] for m in models["data"]] == ["whisper-tiny.en", "piper-joe"]
+        spoken = httpx.post(
+            base + "/v1/audio/speech",
+            json={"model": "piper-joe", "input": "Ask not what your country can do for you.", "response_format": "wav"},
+            timeout=120,
+        )
+        assert spoken.status_code == 200, spoken.text
+        heard = httpx.post(base + "/v1/audio/transcriptions", files={"file": ("a.wav", spoken.content)}, timeout=120)
+        assert "your country" in heard.json()["text"].lower()
+        assert len([p for p in run.descendants() if "nexa_audio" in " ".join(p.cmdline())]) == 1
+        _interrupt_and_check_nothing_is_left(run)
 
 
 def test_a_component_that_exits_at_start_fails_the_server_with_its_name_and_log(tmp_path: Path) -> None:

@@ -37,6 +37,8 @@ from nexa_cli.supervisor import ProcessSpec, Supervisor, free_port
 
 # Models the test environment has without a model hub (see docs/models.md).
 EMBEDDED_MODELS = {"text": "smollm2", "image": "tiny-sd", "audio": "whisper-tiny.en"}
+# What each service lists once started with its embedded model: the audio service has its voice beside Whisper.
+SERVED_MODELS = {**{m: [name] for m, name in EMBEDDED_MODELS.items()}, "audio": ["whisper-tiny.en", "piper-joe"]}
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 # Longest wait for a local service to pass its startup probe (the chart allows far more).
 START_TIMEOUT_S = 240.0
@@ -227,7 +229,7 @@ def test_service_runs_with_its_rendered_config_and_answers_its_probes(cluster: C
         ready = client.get(f"{pod.spec.url}/ready").json()
         models = client.get(f"{pod.spec.url}/v1/models").json()
     assert ready["status"] == "ready"
-    assert [m["id"] for m in models["data"]] == [EMBEDDED_MODELS[modality]]
+    assert [m["id"] for m in models["data"]] == SERVED_MODELS[modality]
     # The pull step ran with the rendered command and put (or found) the model in the cache volume.
     assert len(pod.pull_output) == 1 and EMBEDDED_MODELS[modality] in pod.pull_output[0]
 
@@ -246,4 +248,6 @@ def test_router_reaches_every_service_through_the_rendered_urls(
         assert client.get("/v1/models").status_code == 401
         models = client.get("/v1/models", headers={"Authorization": f"Bearer {key}"})
     assert models.status_code == 200, models.text
-    assert sorted(m["id"] for m in models.json()["data"]) == sorted(EMBEDDED_MODELS.values())
+    assert sorted(m["id"] for m in models.json()["data"]) == sorted(
+        n for names in SERVED_MODELS.values() for n in names
+    )

@@ -171,13 +171,15 @@ def test_services_probe_readiness_with_a_generous_startup_budget(render: Any) ->
 
 def test_model_and_pull_step_use_the_cache_volume(render: Any) -> None:
     rendered: Rendered = render({})
-    for modality, model in (("text", "smollm2"), ("image", "tiny-sd"), ("audio", "whisper-tiny.en")):
+    # The audio service serves the voice piper-joe beside Whisper by default, so its pull step fetches both.
+    defaults = (("text", "smollm2", []), ("image", "tiny-sd", []), ("audio", "whisper-tiny.en", ["piper-joe"]))
+    for modality, model, more in defaults:
         pod = rendered.component("Deployment", modality)["spec"]["template"]["spec"]
         env = env_of(container(rendered.component("Deployment", modality)))
         assert env[f"NEXA_{modality.upper()}_MODEL"] == model
         assert env[f"NEXA_{modality.upper()}_HOST"] == "0.0.0.0"
         (pull,) = pod["initContainers"]
-        assert pull["command"] == ["nexa", "pull", model]
+        assert pull["command"] == ["nexa", "pull", model, *more]
         assert pull["image"] == container(rendered.component("Deployment", modality))["image"]
         assert env_of(pull)["NEXA_CACHE"] == env["NEXA_CACHE"]
         cache_mount = next(m for m in pull["volumeMounts"] if m["mountPath"] == env["NEXA_CACHE"])
@@ -202,7 +204,7 @@ def test_model_lists_and_limits_are_set_per_modality(render: Any) -> None:
     assert pull["command"] == ["nexa", "pull", "smollm2", "gemma3-270m", "gemma"]  # every model it may serve
     audio = env_of(container(rendered.component("Deployment", "audio")))
     assert (audio["NEXA_AUDIO_MODELS"], audio["NEXA_AUDIO_MAX_LOADED_MODELS"], audio["NEXA_AUDIO_KEEP_ALIVE"]) == (
-        "",
+        "piper-joe",
         "3",
         "5m",
     )

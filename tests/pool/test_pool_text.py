@@ -167,3 +167,37 @@ def test_a_model_pulled_while_the_server_runs_is_servable_without_a_restart(
         assert "gemma3-270m" in [m["id"] for m in client.get("/v1/models").json()["data"]]
         after = client.post(CHAT, json=chat("gemma3-270m"))
         assert after.status_code == 200 and after.json()["model"] == "gemma3-270m"
+
+
+def wait_unloaded(client: httpx.Client, model: str) -> None:
+    for _ in range(200):  # bounded: ~10 s
+        if model not in loaded(client):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"{model} was never unloaded")
+
+
+async def test_an_unload_or_keep_alive_applies_to_one_load_only(two_models: str) -> None:
+    """An unload asked for while the model is busy happens when its request ends, and a request's
+    `keep_alive: 0` unloads right after it; neither follows the model into its next load."""
+    async with httpx.AsyncClient(base_url=two_models, timeout=TIMEOUT) as client:
+        body = chat("smollm2", "Count from one to fifty.", stream=True, max_tokens=60)
+        async with client.stream("POST", CHAT, json=body) as stream:
+            lines = stream.aiter_lines()
+            async for line in lines:
+                if line.startswith("data: {"):
+                    break
+            unload = await client.post("/v1/operator/models/unload", json={"model": "smollm2"})
+            assert unload.status_code == 200 and unload.json()["state"] == "loaded"  # busy: after the stream
+            async for _line in lines:
+                pass
+    with httpx.Client(base_url=two_models, timeout=TIMEOUT) as sync:
+        wait_unloaded(sync, "smollm2")
+        assert sync.post(CHAT, json=chat("gemma3-270m", keep_alive=0)).status_code == 200
+        wait_unloaded(sync, "gemma3-270m")
+        for model in ("smollm2", "gemma3-270m"):
+            assert sync.post(CHAT, json=chat(model)).status_code == 200
+            time.sleep(2.0)  # four of the pool's idle checks
+            assert model in loaded(sync), f"{model} was unloaded after a plain request"
+            if model == "smollm2":
+                assert sync.post("/v1/operator/models/unload", json={"model": "smollm2"}).status_code == 200

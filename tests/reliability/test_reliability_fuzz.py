@@ -4,7 +4,8 @@ operation, valid and invalid inputs; no 5xx, and every error in OpenAI's body wi
 Bounds, so the whole run stays within about 3 minutes on two cores (about 1300 requests): a few
 generated examples per operation (MAX_EXAMPLES, valid and invalid), plus the examples phase and
 the coverage phase's invalid cases (cheap 400s); and valid-looking work is made small before it is
-sent (see `bound`): at most 4 generated tokens, 64x64 images in 2 steps, one image. Values already
+sent (see `bound`): at most 4 generated tokens, 64x64 images in 2 steps, one image, 80 characters
+of speech. Values already
 out of range are left alone, so invalid inputs still reach the services' validation.
 """
 
@@ -23,6 +24,8 @@ MAX_EXAMPLES = 8
 MAX_TOKENS = 4
 IMAGE_SIDE = 64
 IMAGE_STEPS = 2
+SPEECH_LIMIT = 4096  # longer inputs are refused: those stay as generated
+SPEECH_CHARS = 80
 _outcomes: Counter[str] = Counter()
 
 
@@ -78,6 +81,10 @@ def bound(body: Any, path: str) -> None:
             if body.get(key) is None:
                 body[key] = MAX_TOKENS
             _smaller_int(body, key, 1, MAX_TOKENS)
+    elif path == "/v1/audio/speech":
+        text = body.get("input")
+        if isinstance(text, str) and 0 < len(text) <= SPEECH_LIMIT:
+            body["input"] = text[:SPEECH_CHARS]  # a valid input stays valid, and a sentence or two long
     elif path == "/v1/responses":
         if body.get("max_output_tokens") is None:
             body["max_output_tokens"] = MAX_TOKENS

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from nexa_common.schemas import image, text
+from nexa_common.schemas import audio, image, text
 from nexa_router import auth
 from nexa_router.app import create_app
 from nexa_router.settings import Settings
@@ -29,6 +29,7 @@ PUBLIC = {
     ("/v1/images/files/{name}", "get"),
     ("/v1/audio/transcriptions", "post"),
     ("/v1/audio/translations", "post"),
+    ("/v1/audio/speech", "post"),
     ("/v1/responses", "post"),
     ("/v1/responses/{response_id}", "get"),
     ("/v1/responses/{response_id}", "delete"),
@@ -133,6 +134,17 @@ def test_audio_routes_document_the_multipart_form(doc: dict[str, Any], path: str
     content = operation["responses"]["200"]["content"]
     assert {"application/json", "text/plain"} <= set(content)
     assert operation["responses"]["413"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+
+
+def test_speech_route_documents_its_body_and_audio_answers(doc: dict[str, Any]) -> None:
+    operation = doc["paths"]["/v1/audio/speech"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    schema = _resolve(doc, body["$ref"])
+    assert schema["required"] == ["input"]
+    assert set(audio.SpeechRequest.model_fields) <= set(schema["properties"])
+    content = operation["responses"]["200"]["content"]
+    assert {"audio/mpeg", "audio/ogg; codecs=opus", "audio/wav", "audio/pcm", "text/event-stream"} <= set(content)
+    assert operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
 
 
 def test_image_file_route(doc: dict[str, Any]) -> None:

@@ -4,7 +4,9 @@ engine and admission queue.
 
 - A request names its model (a catalogue name, an alias, or a model given at start); the pool
   answers 404/400 for one it cannot serve, saying why, and loads one that is not loaded while the
-  request waits. Requests for a model being loaded share that one load.
+  request waits. Requests for a model being loaded share that one load. A request without `model`
+  gets the default model, or, on a route the default cannot serve, the first model given at start
+  that can (the audio service's speech route: its first voice).
 - Limits: at most `max_loaded_models`, within `memory_budget_mb` (estimated from the model's files
   and context before the load, measured after it). To make room the least recently used idle
   model is unloaded; a model with requests running or waiting, or pinned, never is. A model that
@@ -132,6 +134,9 @@ class PooledModel:
         self.loaded_at: int | None = None
         self.last_used = time.monotonic()
         self.keep_alive_s: float | None = settings.keep_alive_seconds()
+        """How long the model stays loaded once idle (None: for ever); a request's `keep_alive` or an
+        unload asked for while it is busy changes it until the model is next unloaded."""
+        self.usual_keep_alive_s = self.keep_alive_s
         self.expires_at: float | None = None
         self.pinned = False
         self.estimate_bytes = 0
@@ -265,7 +270,7 @@ class ModelPool:
         self.default = self.configured[0]
         # The default model (what requests without `model` get) is not unloaded for being idle, only
         # to make room (or when a request's keep_alive says so); the others come and go.
-        self.default.keep_alive_s = None
+        self.default.keep_alive_s = self.default.usual_keep_alive_s = None
         for model in self.configured:
             model.pinned = model.name in settings.pinned_models
 
@@ -326,12 +331,36 @@ class ModelPool:
 
     def get(self, name: str | None = None, capability: Capability | None = None) -> PooledModel:
         """The model a request names (None: the default), or the 404/400 saying why it cannot be served."""
-        model = (self.models.get(name) or self._find(name)) if name else self.default
+        model = (self.models.get(name) or self._find(name)) if name else self._default_for(capability)
         # A model the service cannot serve at all (its configuration is wrong) says so as a 503 instead.
         refused = model.state == "failed" and not self._may_retry(model) and not model.ever_loaded
         if capability is not None and not refused and model.entry and capability not in model.entry.capabilities:
             raise self._wrong_route(model.entry)
         return model
+
+    def _default_for(self, capability: Capability | None) -> PooledModel:
+        """What a request without `model` gets: the default model, or on a route it cannot serve the first
+        model given at start that can (the audio service's default is Whisper: speech gets its first voice),
+        else, where installed models are servable, the first installed one; else a 404 saying so."""
+        entry = self.default.entry
+        if capability is None or entry is None or capability in entry.capabilities:
+            return self.default
+        for model in self.configured:
+            if model.entry is not None and capability in model.entry.capabilities:
+                return model
+        if self.settings.allow_any_installed:
+            for installed in self._installed():
+                if capability in installed.capabilities:
+                    return self.models.setdefault(installed.name, PooledModel(installed.name, installed, self.settings))
+        refused = "; ".join(f"'{m.name}' could not be served: {m.detail}" for m in self.configured if m.entry is None)
+        raise APIError(
+            404,
+            f"This {self.spec.name} service serves no {capability.value} model: start it with one "
+            f"(`nexa server NAME`, or {self.spec.env_prefix}MODELS), or name one in `model`"
+            f"{f' ({refused})' if refused else ''}.",
+            param="model",
+            code="model_not_found",
+        )
 
     def _find(self, name: str) -> PooledModel:
         entry = lookup(name)  # catalogue names and aliases only: a request never names a path
@@ -555,6 +584,9 @@ class ModelPool:
         if model.state == "loaded":
             model.state = "available"
         model.memory_bytes, model.loaded_at, model.expires_at = 0, None, None
+        # The next load starts from the configured keep-alive: a busy model's "unload when done" (0)
+        # or one request's keep_alive must not follow the model into its next life.
+        model.keep_alive_s = model.usual_keep_alive_s
         self.metrics.loaded.labels(model.name).set(0)
         self.metrics.memory.labels(model.name).set(0)
         self.metrics.evictions.labels(model.name, reason).inc()

@@ -1,4 +1,5 @@
-"""Audio wire types: the form fields of /v1/audio/transcriptions and /translations, and the answers.
+"""Audio wire types: the form fields of /v1/audio/transcriptions and /translations, the body of
+/v1/audio/speech, and the answers.
 
 Nexa's original routes took `beam_size`, `language` and `temperature` as query parameters; OpenAI clients
 send form fields. Both are accepted; a form field wins over a query parameter.
@@ -88,3 +89,74 @@ class VerboseTranscriptionResponse(BaseModel):
     text: str
     segments: list[TranscriptionSegment]
     words: list[TranscriptionWord] | None = None
+
+
+# --- Speech synthesis (/v1/audio/speech) ---
+
+SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
+# The Content-Type of each format's answer (opus comes in Ogg pages, as OpenAI's does).
+SPEECH_MEDIA_TYPES: dict[str, str] = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg; codecs=opus",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
+MAX_SPEECH_INPUT_CHARS = 4096  # OpenAI's limit
+
+
+class VoiceReference(BaseModel):
+    """OpenAI's custom-voice object; its `id` is looked up like a voice name."""
+
+    id: str = Field(min_length=1, max_length=256)
+
+
+class SpeechRequest(AccountedRequest):
+    """OpenAI's `audio.speech.create` body. Unknown fields are accepted (and named in the ignored-fields header)."""
+
+    model: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="A voice model (see /v1/models, capability `speech`): `piper-joe`, its aliases `tts-1`, "
+        "`tts-1-hd`, `gpt-4o-mini-tts`, or another Piper voice the service serves. Absent: the service's first "
+        "configured voice.",
+    )
+    keep_alive: KeepAlive | None = None
+    input: str = Field(
+        min_length=1, max_length=MAX_SPEECH_INPUT_CHARS, description="The text to speak, at most 4096 characters."
+    )
+    voice: str | VoiceReference | None = Field(
+        default=None,
+        description="An OpenAI voice name (alloy, ash, ballad, coral, echo, fable, onyx, nova, sage, shimmer, verse, "
+        "marin, cedar) or a speaker of the voice model; absent: the model's first speaker.",
+    )
+    response_format: SpeechFormat = Field(
+        default="mp3", description="pcm is raw 16-bit little-endian mono at the rate in `X-Nexa-Sample-Rate`."
+    )
+    speed: float = Field(default=1.0, ge=0.25, le=4.0, description="0.25 to 4.0; 2.0 takes half the time.")
+    instructions: str | None = Advisory(
+        max_length=MAX_SPEECH_INPUT_CHARS,
+        description="Piper voices have no control of tone or style (named in `X-Nexa-Ignored-Fields` when set).",
+    )
+    stream_format: Literal["audio", "sse"] = Field(
+        default="audio",
+        description="`audio`: the file's bytes, streamed as each sentence is ready; `sse`: server-sent "
+        "`speech.audio.delta` events with base64 chunks, then `speech.audio.done`.",
+    )
+
+
+class SpeechUsage(BaseModel):
+    input_tokens: int = Field(description="Phoneme IDs read by the voice model.")
+    output_tokens: int = Field(description="Audio frames the voice model produced (its hop length in samples each).")
+    total_tokens: int
+
+
+class SpeechAudioDelta(BaseModel):
+    type: Literal["speech.audio.delta"] = "speech.audio.delta"
+    audio: str = Field(description="The next bytes of the audio file, base64.")
+
+
+class SpeechAudioDone(BaseModel):
+    type: Literal["speech.audio.done"] = "speech.audio.done"
+    usage: SpeechUsage

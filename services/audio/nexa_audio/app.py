@@ -1,5 +1,6 @@
-"""The audio service's FastAPI app: the kit's model service with the faster-whisper loader, and a
-private upload folder made at startup and removed at shutdown."""
+"""The audio service's FastAPI app: the kit's model service with the faster-whisper loader and the
+Piper voice loader (the speech voice is loaded beside the Whisper model), and a private upload folder
+made at startup and removed at shutdown."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from .engine import WhisperEngine, WhisperWorker
 from .metrics import AudioMetrics
 from .routes import router
 from .settings import Settings
+from .speech.engine import PiperEngine, voice_bytes
+from .speech.routes import router as speech_router
 from .state import AudioState
 
 WORKER_BASE_BYTES = 160 * MIB
@@ -39,9 +42,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # and in a worker process the libraries it imports.
         return files_bytes(model.path) + (WORKER_BASE_BYTES if settings.worker_processes else 48 * MIB)
 
+    def load_voice(model: ResolvedModel) -> Engine:
+        return PiperEngine(model.path, settings)
+
     audio = spec(Modality.AUDIO)
     whisper = BackendLoader(load, estimate, isolated=settings.worker_processes)
-    pool = ModelPool(audio, settings, {Backend.CT2: whisper}, registry)
+    # In-process: a closed voice gives its memory back (PiperEngine.close trims the heap), so a worker
+    # process would only add a copy of every sentence's samples between processes.
+    voice = BackendLoader(load_voice, voice_bytes)
+    pool = ModelPool(audio, settings, {Backend.CT2: whisper, Backend.PIPER: voice}, registry)
     state = AudioState(audio, settings, pool, registry, AudioMetrics(registry))
 
     async def startup() -> None:
@@ -55,8 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return service_app(
         state,
         title="nexa audio service",
-        description="OpenAI-compatible speech to text with faster-whisper.",
-        routers=[router],
+        description="OpenAI-compatible speech to text with faster-whisper, and text to speech with Piper.",
+        routers=[router, speech_router],
         startup=startup,
         shutdown=shutdown,
     )

@@ -14,7 +14,7 @@ class AudioMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "nexa_audio_requests",
-            "Transcription and translation requests, by task and outcome",
+            "Transcription, translation and speech requests, by task and outcome",
             ["task", "outcome"],
             registry=registry,
         )
@@ -24,6 +24,20 @@ class AudioMetrics:
         self.real_time_factor = Histogram(
             "nexa_audio_real_time_factor",
             "Processing time (decode + model) divided by the audio's duration; below 1 is faster than real time",
+            buckets=_RTF_BUCKETS,
+            registry=registry,
+        )
+        self.speech_sentences = Counter(
+            "nexa_audio_speech_sentences",
+            "Sentences synthesised for /v1/audio/speech (a request that is cancelled stops adding to it)",
+            registry=registry,
+        )
+        self.speech_seconds = Counter(
+            "nexa_audio_speech_seconds", "Seconds of audio synthesised (before the speed change)", registry=registry
+        )
+        self.speech_real_time_factor = Histogram(
+            "nexa_audio_speech_real_time_factor",
+            "Synthesis and encoding time divided by the audio's duration, per request; below 1 is faster than real time",
             buckets=_RTF_BUCKETS,
             registry=registry,
         )

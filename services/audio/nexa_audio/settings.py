@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from nexa_common.catalogue import DEFAULT_VOICE
 from nexa_common.modalities import Modality, spec
 from nexa_common.settings import ServiceSettings
 
@@ -19,7 +20,10 @@ class Settings(ServiceSettings):
     port: int = spec(Modality.AUDIO).port
     """Port the service binds to."""
     model: str = spec(Modality.AUDIO).default_model
-    """Catalogue name or local CTranslate2 Whisper folder."""
+    """The default model, loaded at start: catalogue name, local CTranslate2 Whisper folder or Piper voice."""
+    models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [DEFAULT_VOICE])
+    """More models, loaded on demand (comma-separated): by default the voice `piper-joe`, so that
+    /v1/audio/speech answers out of the box; empty (`NEXA_AUDIO_MODELS=`) serves no voice."""
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     """Where CTranslate2 runs the model."""
     compute_type: str | None = None

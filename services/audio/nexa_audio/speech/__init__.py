@@ -1,0 +1,1 @@
+"""Speech synthesis (`/v1/audio/speech`) on Piper voices: engine, sentences, encoders, voices, route."""
