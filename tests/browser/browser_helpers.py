@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -180,3 +181,38 @@ def sample(text: str, name: str, labels: dict[str, str]) -> float:
             if all(part in present for part in wanted.split(",")):
                 return float(value)
     return 0.0
+
+
+# -- the Chat tab
+
+# Records the assistant message's visible text length at every change, with the time: what a
+# person watching the page would see, frame by frame.
+WATCH_ANSWER = """
+window.__growth = [];
+const box = document.getElementById('chat-messages');
+new MutationObserver(() => {
+  const answers = box.querySelectorAll('.message.assistant');
+  const last = answers[answers.length - 1];
+  if (last) window.__growth.push([performance.now(), last.querySelector('.content').textContent.length,
+                                  last.dataset.outcome || null]);
+}).observe(box, {subtree: true, childList: true, characterData: true, attributes: true});
+"""
+
+
+def open_chat(page: Page, router_url: str) -> None:
+    page.open(router_url)
+    page.wait(lambda: page.options("#chat-model").get("smollm2"), 60, "smollm2 not offered in the picker")
+
+
+def ask(page: Page, text: str, max_tokens: int, temperature: str = "0.7") -> None:
+    page.fill("#chat-max-tokens", str(max_tokens))
+    page.fill("#chat-temperature", temperature)
+    page.find("#chat-input").send_keys(text, Keys.ENTER)
+
+
+def last_answer(page: Page) -> dict[str, str | None]:
+    return page.js(
+        "const m = [...document.querySelectorAll('.message.assistant')].pop();"
+        "return m ? {text: m.querySelector('.content').textContent, outcome: m.dataset.outcome || null,"
+        " stats: m.querySelector('.stats').textContent, model: m.dataset.model || null} : null"
+    )

@@ -8,42 +8,10 @@ import re
 import time
 
 import httpx
-from browser_helpers import Page, sample, wait_until
+from browser_helpers import WATCH_ANSWER, Page, ask, last_answer, open_chat, sample, wait_until
 from selenium.webdriver.common.keys import Keys
 
-# Records the assistant message's visible text length at every change, with the time: what a
-# person watching the page would see, frame by frame.
-WATCH_ANSWER = """
-window.__growth = [];
-const box = document.getElementById('chat-messages');
-new MutationObserver(() => {
-  const answers = box.querySelectorAll('.message.assistant');
-  const last = answers[answers.length - 1];
-  if (last) window.__growth.push([performance.now(), last.querySelector('.content').textContent.length,
-                                  last.dataset.outcome || null]);
-}).observe(box, {subtree: true, childList: true, characterData: true, attributes: true});
-"""
-
 STATS = re.compile(r"first token \d+(\.\d+)? s · ≈?\d+(\.\d+)? tokens/s · ≈?\d+ tokens · ")
-
-
-def open_chat(page: Page, router_url: str) -> None:
-    page.open(router_url)
-    page.wait(lambda: page.options("#chat-model").get("smollm2"), 60, "smollm2 not offered in the picker")
-
-
-def ask(page: Page, text: str, max_tokens: int, temperature: str = "0.7") -> None:
-    page.fill("#chat-max-tokens", str(max_tokens))
-    page.fill("#chat-temperature", temperature)
-    page.find("#chat-input").send_keys(text, Keys.ENTER)
-
-
-def last_answer(page: Page) -> dict[str, str | None]:
-    return page.js(
-        "const m = [...document.querySelectorAll('.message.assistant')].pop();"
-        "return m ? {text: m.querySelector('.content').textContent, outcome: m.dataset.outcome || null,"
-        " stats: m.querySelector('.stats').textContent} : null"
-    )
 
 
 def text_metrics(text_url: str) -> str:

@@ -36,7 +36,9 @@ function parseJson(text, what) {
   }
 }
 
-export function setupChat(api) {
+/** `afterAnswer()` runs when an answer ends: the model list is re-read, since the answer may have
+ * loaded its model (and unloaded another to make room), so the picker shows each one's new state. */
+export function setupChat(api, afterAnswer = () => {}) {
   const picker = $("chat-model");
   const modelNote = $("chat-model-note");
   const modeNote = $("chat-mode-note");
@@ -170,6 +172,7 @@ export function setupChat(api) {
     const calls = [];
     let usage = null;
     let finish = null;
+    let answeredBy = null;
     let deltas = 0;
     let outcome = "done";
     const started = performance.now();
@@ -182,6 +185,12 @@ export function setupChat(api) {
     try {
       for await (const chunk of api.events("chat/completions", body, controller.signal)) {
         if (chunk.usage) usage = chunk.usage;
+        // The model that answered (the response's `model`), which may differ from an alias picked.
+        if (chunk.model && !answeredBy) {
+          answeredBy = chunk.model;
+          node.dataset.model = answeredBy;
+          node.querySelector(".role").append(el("span", { class: "by", text: ` · ${answeredBy}` }));
+        }
         for (const choice of chunk.choices || []) {
           const delta = choice.delta || choice.message || {};
           if (delta.content) {
@@ -234,6 +243,7 @@ export function setupChat(api) {
         state.history.push(reply);
       }
       input.focus();
+      afterAnswer();
     }
   }
 

@@ -18,7 +18,8 @@ const api = new Api(keyPrompt());
 api.onKeyChange = keyStatus(api);
 api.onKeyChange(Boolean(api.key));
 
-const tabs = [setupChat(api), setupAudio(api), setupImages(api)];
+// Chat re-reads the model list after each answer (its model may have just been loaded).
+const tabs = [setupChat(api, () => refreshCards().catch(() => {})), setupAudio(api), setupImages(api)];
 
 /** Read /v1/models once for every tab. */
 async function refreshCards() {

@@ -1,12 +1,25 @@
-// The Models tab: every model of /v1/models with its state and capabilities, and, where the server
-// has the operator API (/v1/operator/models), what is loaded, its memory, and load/unload buttons.
+// The Models tab: every model of /v1/models with its modality, state and capabilities, and, where
+// the server has the operator API (/v1/operator/models), each loaded model's memory and the buttons
+// that load, pin, unpin and unload it. The list is re-read while something loads, so a model is
+// seen going from `available` through `loading` to `loaded` (and back when unloaded).
 
 import { capabilitiesOf } from "./catalog.js";
 import { $, bytes, el, showError } from "./dom.js";
 
-// While a model loads, the lists are re-read this often, for at most this long.
-const POLL_MS = 1500;
+// While a model loads (or an operator request runs), the lists are re-read this often, for at most this long.
+const POLL_MS = 1000;
 const POLL_LIMIT_MS = 10 * 60 * 1000;
+// The first re-read after an operator request starts: soon enough to show `loading`.
+const FIRST_POLL_MS = 250;
+
+// What each button asks of POST /v1/operator/models/{action}: pinning is a load with `pin`,
+// unpinning a load with `pin: false` (it stays loaded), unloading also unpins.
+const ACTIONS = {
+  load: { label: "Load", path: "load", body: {} },
+  pin: { label: "Pin", path: "load", body: { pin: true } },
+  unpin: { label: "Unpin", path: "load", body: { pin: false } },
+  unload: { label: "Unload", path: "unload", body: {} },
+};
 
 function stateBadge(value) {
   return value ? el("span", { class: `state ${value}`, text: value }) : el("span", { class: "muted", text: "not reported" });
@@ -24,51 +37,92 @@ export function setupModels(api, refreshCards) {
   const operatorBody = $("operator-table").querySelector("tbody");
   const errorBox = $("models-error");
   const note = $("operator-note");
-  // null: not asked yet; false: this server has no operator API.
-  const state = { operator: null, cards: [], pollUntil: 0, timer: null };
+  // operator: null: not asked yet; false: this server has no operator API.
+  // pending: model id -> the action running for it. actionError: the last operator request's
+  // failure, kept on screen across the refreshes that follow it.
+  // reads: a count, so that only the newest of overlapping re-reads is shown.
+  const state = { operator: null, cards: [], loaded: new Map(), pending: new Map(), pollUntil: 0, timer: null, actionError: null, reads: 0 };
 
-  async function act(action, model, button) {
+  async function act(action, model) {
+    if (state.pending.has(model)) return;
+    const { path, body } = ACTIONS[action];
+    state.actionError = null;
     showError(errorBox, null);
-    button.disabled = true;
+    state.pending.set(model, action);
+    state.pollUntil = performance.now() + POLL_LIMIT_MS;
+    render();
+    // A load waits until the model is loaded: meanwhile the lists are re-read to show it loading.
+    clearTimeout(state.timer);
+    state.timer = setTimeout(refreshAll, FIRST_POLL_MS);
     try {
-      await api.json(`operator/models/${action}`, { method: "POST", json: { model } });
+      await api.json(`operator/models/${path}`, { method: "POST", json: { model, ...body } });
     } catch (error) {
-      showError(errorBox, error);
+      state.actionError = error;
     } finally {
-      button.disabled = false;
-      state.pollUntil = performance.now() + POLL_LIMIT_MS;
+      state.pending.delete(model);
       await refreshAll();
     }
   }
 
   function actionButton(action, model) {
-    const button = el("button", { type: "button", class: "secondary", "data-action": action, "data-model": model, text: action === "load" ? "Load" : "Unload" });
-    button.addEventListener("click", () => act(action, model, button));
+    const pending = state.pending.get(model);
+    // Pinning a model that is not loaded loads it too.
+    const label = action === "pin" && state.loaded.get(model)?.state !== "loaded" ? "Load & pin" : ACTIONS[action].label;
+    const button = el("button", {
+      type: "button",
+      class: action === "unload" ? "secondary danger-text" : "secondary",
+      "data-action": action,
+      "data-model": model,
+      disabled: Boolean(pending),
+      "aria-busy": pending === action ? "true" : null,
+      text: pending === action ? `${label}…` : label,
+    });
+    button.addEventListener("click", () => act(action, model));
     return button;
   }
 
-  function renderCards(cards) {
+  /** The buttons a model's row offers, from its card's state and the operator's list. */
+  function actionsFor(card) {
+    if (!state.operator) return null;
+    const loaded = state.loaded.get(card.id);
+    const buttons = [];
+    if (card.state === "loaded" || loaded?.state === "loaded") {
+      buttons.push(actionButton(loaded?.pinned ? "unpin" : "pin", card.id), actionButton("unload", card.id));
+    } else if (card.state === "loading" || loaded?.state === "loading") {
+      buttons.push(el("span", { class: "muted", text: "loading…" }));
+    } else {
+      buttons.push(actionButton("load", card.id), actionButton("pin", card.id));
+    }
+    return el("div", { class: "actions" }, ...buttons);
+  }
+
+  function memoryOf(card) {
+    const loaded = state.loaded.get(card.id);
+    if (!loaded) return el("span", { class: "muted", text: state.operator ? "–" : "not reported" });
+    // Estimated while loading, measured once loaded (the operator API's `memory_bytes`).
+    const text = loaded.state === "loading" ? `≈${bytes(loaded.memory_bytes)}` : bytes(loaded.memory_bytes);
+    return el("span", { class: "memory", "data-bytes": loaded.memory_bytes, text }, loaded.pinned ? el("span", { class: "pin", text: " · pinned" }) : null);
+  }
+
+  function renderCards() {
+    const cards = state.cards;
     tbody.replaceChildren(
       ...cards.map((card) => {
-        let action = null;
-        if (state.operator) {
-          if (card.state === "loaded") action = actionButton("unload", card.id);
-          else if (card.state !== "loading") action = actionButton("load", card.id);
-        }
         const aliases = Array.isArray(card.aliases) && card.aliases.length ? el("div", { class: "hint", text: `also: ${card.aliases.join(", ")}` }) : null;
         return el(
           "tr",
-          { "data-model": card.id },
+          { "data-model": card.id, "data-state": card.state || "" },
           el("td", {}, el("code", { text: card.id }), aliases),
           el("td", { text: card.modality || "–" }),
           el("td", { text: card.backend || "–" }),
           el("td", {}, stateBadge(card.state)),
+          el("td", {}, memoryOf(card)),
           el("td", {}, el("div", { class: "caps" }, ...capabilitiesOf(card).map((c) => el("span", { text: c })))),
-          el("td", {}, action),
+          el("td", {}, actionsFor(card)),
         );
       }),
     );
-    if (!cards.length) tbody.append(el("tr", {}, el("td", { colspan: 6, class: "muted", text: "No service answered with a model list." })));
+    if (!cards.length) tbody.append(el("tr", {}, el("td", { colspan: 7, class: "muted", text: "No service answered with a model list." })));
   }
 
   async function readOperator() {
@@ -90,12 +144,13 @@ export function setupModels(api, refreshCards) {
     }
   }
 
-  function renderLoaded(loaded) {
+  function renderLoaded() {
+    const loaded = [...state.loaded.values()];
     operatorBody.replaceChildren(
       ...loaded.map((m) =>
         el(
           "tr",
-          { "data-model": m.id },
+          { "data-model": m.id, "data-state": m.state },
           el("td", {}, el("code", { text: m.id })),
           el("td", { text: m.modality || "–" }),
           el("td", {}, stateBadge(m.state)),
@@ -103,30 +158,46 @@ export function setupModels(api, refreshCards) {
           el("td", { text: m.pinned ? "yes" : "no" }),
           el("td", { text: m.pinned ? "never (pinned)" : relative(m.expires_at) }),
           el("td", { text: `${m.active ?? 0} / ${m.queued ?? 0}` }),
-          el("td", {}, m.state === "loaded" ? actionButton("unload", m.id) : null),
+          el("td", {}, m.state === "loaded" ? el("div", { class: "actions" }, actionButton("unload", m.id)) : null),
         ),
       ),
     );
     if (!loaded.length) operatorBody.append(el("tr", {}, el("td", { colspan: 8, class: "muted", text: "No model is loaded." })));
   }
 
+  function render() {
+    renderCards();
+    if (state.operator) renderLoaded();
+  }
+
   async function refreshAll() {
     clearTimeout(state.timer);
-    showError(errorBox, null);
+    const read = ++state.reads;
+    let failure = null;
     try {
       const [cards, loaded] = await Promise.all([refreshCards(), readOperator()]);
+      if (read !== state.reads) return; // a newer read (after an operator request ended) shows its own
       state.cards = cards;
-      renderCards(cards);
-      if (state.operator) renderLoaded(loaded);
-      const busy = cards.some((c) => c.state === "loading") || loaded.some((m) => m.state === "loading");
-      if (busy && performance.now() < state.pollUntil) state.timer = setTimeout(refreshAll, POLL_MS);
+      state.loaded = new Map(loaded.map((m) => [m.id, m]));
+      render();
     } catch (error) {
-      showError(errorBox, error);
+      if (read !== state.reads) return;
+      failure = error;
     }
+    // An operator request's failure stays shown (as the API worded it) until the next action.
+    showError(errorBox, failure || state.actionError);
+    const busy =
+      state.pending.size > 0 ||
+      state.cards.some((c) => c.state === "loading") ||
+      [...state.loaded.values()].some((m) => m.state === "loading");
+    if (busy && performance.now() < state.pollUntil) state.timer = setTimeout(refreshAll, POLL_MS);
+    // For tests and assistive tools: whether the lists are settled.
+    tbody.closest("table").setAttribute("aria-busy", String(busy));
   }
 
   $("models-refresh").addEventListener("click", () => {
     state.pollUntil = performance.now() + POLL_LIMIT_MS;
+    state.actionError = null;
     refreshAll();
   });
 
@@ -134,7 +205,7 @@ export function setupModels(api, refreshCards) {
     refreshAll,
     showCards(cards) {
       state.cards = cards;
-      renderCards(cards);
+      render();
     },
   };
 }
