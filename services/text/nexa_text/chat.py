@@ -34,13 +34,14 @@ from . import engine as engine_types
 from .driver import Generation, Prepared, respond, usage, usage_event
 from .engine import GrammarSupport
 from .grammars import Grammar, SchemaError, json_object_grammar, json_schema_grammar, tool_call_grammar
-from .prompting import PromptError, chat_prompt_tokens, tool_instructions
+from .prompting import tool_instructions
 from .runtime import Delta, Outcome
 from .serving import (
     Served,
     StateDep,
     TextState,
     chat_logprobs,
+    chat_tokens,
     new_id,
     now,
     require_supported,
@@ -104,15 +105,7 @@ def _prepare(model: Served, body: ChatCompletionRequest, must_call: bool) -> _Pr
         raise APIError(
             400, f"Invalid schema: {problem}", param="tools" if plan else "response_format", code="invalid_schema"
         )
-    try:
-        tokens = chat_prompt_tokens(engine, runtime.renderer, body.messages, system_extra)
-    except PromptError as exc:
-        raise APIError(
-            400,
-            f"The model's chat template rejected the conversation: {exc}",
-            param="messages",
-            code="invalid_messages",
-        ) from exc
+    tokens = chat_tokens(runtime, body.messages, system_extra)
     seq = sequence(runtime, tokens, body.token_limit(), "messages")
     seq.sampling = sampling(body)
     if grammar is not None and (body.ignore_eos or body.min_tokens):

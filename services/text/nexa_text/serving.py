@@ -14,11 +14,12 @@ from fastapi import Depends
 from nexa_common.errors import APIError
 from nexa_common.kit.models import PooledModel
 from nexa_common.kit.service import ServiceState, get_state
-from nexa_common.schemas.text import CompletionLogprobs, SamplingParams
+from nexa_common.schemas.text import ChatMessage, CompletionLogprobs, SamplingParams
 
 from .embedding_batcher import Arrivals
 from .engine import Sampling, Sequence, Token
 from .metrics import TextMetrics
+from .prompting import PromptError, chat_prompt_tokens
 from .runtime import Runtime
 from .settings import Settings
 
@@ -42,6 +43,20 @@ class Served(NamedTuple):
 
     model: PooledModel
     runtime: Runtime
+
+
+def chat_tokens(runtime: Runtime, messages: list[ChatMessage], system_extra: str | None) -> list[int]:
+    """The conversation rendered by the model's chat template, as tokens; a 400 when the template
+    refuses it (chat answers with it, /v1/tokenize counts it)."""
+    try:
+        return chat_prompt_tokens(runtime.engine, runtime.renderer, messages, system_extra)
+    except PromptError as exc:
+        raise APIError(
+            400,
+            f"The model's chat template rejected the conversation: {exc}",
+            param="messages",
+            code="invalid_messages",
+        ) from exc
 
 
 def sequence(runtime: Runtime, prompt_tokens: list[int], requested: int | None, param: str) -> Sequence:

@@ -9,15 +9,15 @@ from contextlib import AsyncExitStack
 
 from fastapi import APIRouter, Request
 
-from nexa_common.errors import APIError, error_responses
+from nexa_common.errors import error_responses
 from nexa_common.kit.cancellation import while_connected
 from nexa_common.modalities import Capability
 from nexa_common.schemas.keep_alive import kept
 from nexa_common.schemas.text import TOKENIZE_PATH, ChatCompletionRequest, TokenizeResponse
 
-from .prompting import PromptError, chat_prompt_tokens, tool_instructions
+from .prompting import tool_instructions
 from .runtime import Runtime
-from .serving import StateDep
+from .serving import StateDep, chat_tokens
 from .tool_calls import plan_tools
 
 router = APIRouter(tags=["text"])
@@ -26,15 +26,7 @@ router = APIRouter(tags=["text"])
 def _count(runtime: Runtime, body: ChatCompletionRequest) -> int:
     plan = plan_tools(body, must_call=False)
     extra = tool_instructions(plan.tools, plan.allow_text) if plan is not None else None
-    try:
-        return len(chat_prompt_tokens(runtime.engine, runtime.renderer, body.messages, extra))
-    except PromptError as exc:
-        raise APIError(
-            400,
-            f"The model's chat template rejected the conversation: {exc}",
-            param="messages",
-            code="invalid_messages",
-        ) from exc
+    return len(chat_tokens(runtime, body.messages, extra))
 
 
 @router.post(TOKENIZE_PATH, response_model=TokenizeResponse, responses=error_responses(400, 404, 503, 507))
