@@ -30,7 +30,7 @@ async def test_a_burst_beyond_the_slots_queues_and_is_served_in_arrival_order(de
         lengths: dict[int, int] = {}
 
         async def request(index: int, max_tokens: int) -> None:
-            body = {"prompt": COUNTING, "temperature": 0, "max_tokens": max_tokens, "stream": True}
+            body = {"prompt": COUNTING, "temperature": 0, "max_tokens": max_tokens, "ignore_eos": True, "stream": True}
             async with client.stream("POST", "/v1/completions", json=body) as response:
                 statuses[index] = response.status_code
                 tokens = 0
@@ -42,14 +42,15 @@ async def test_a_burst_beyond_the_slots_queues_and_is_served_in_arrival_order(de
 
         tasks = []
         # Fill every slot; the running sequences end one at a time (6 tokens apart), so each
-        # freed slot goes to one waiting request. The waiting ones are long enough to outlast
-        # every first sequence, so they too end (and hand their slots on) one at a time: each
-        # waiting request starts at a step of its own.
+        # freed slot goes to one waiting request. The first ones are long enough to still run
+        # while the rest of the burst is sent (a quiet machine decodes 40 tokens in about a
+        # second), the waiting ones long enough to outlast every first sequence, so they too end
+        # (and hand their slots on) one at a time: each waiting request starts at a step of its own.
         for index in range(slots):
-            tasks.append(asyncio.create_task(request(index, 40 + 6 * index)))
+            tasks.append(asyncio.create_task(request(index, 200 + 6 * index)))
             await _wait_for(client, "nexa_text_running_sequences", index + 1)
         for index in range(slots, slots + BURST):
-            tasks.append(asyncio.create_task(request(index, 120)))
+            tasks.append(asyncio.create_task(request(index, 320)))
             await _wait_for(client, "nexa_text_queue_depth", index - slots + 1)
         await asyncio.wait_for(asyncio.gather(*tasks), 600)
 

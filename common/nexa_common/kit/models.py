@@ -348,6 +348,8 @@ class ModelPool:
         for model in self.configured:
             if model.entry is not None and capability in model.entry.capabilities:
                 return model
+        if self.default.state == "failed" and not self.default.ever_loaded:
+            return self.default  # a default the service could never serve: its 503 says why
         if self.settings.allow_any_installed:
             for installed in self._installed():
                 if capability in installed.capabilities:
