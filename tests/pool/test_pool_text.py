@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,15 @@ def chat(model: str, content: str = "Say hello.", **extra: object) -> dict[str, 
 
 def loaded(client: httpx.Client) -> dict[str, dict[str, object]]:
     return {m["id"]: m for m in client.get("/v1/operator/models").json()["data"]}
+
+
+async def streaming(stream: httpx.Response) -> AsyncIterator[str]:
+    """The stream's lines, once its first chunk has arrived (the model is loaded and generating)."""
+    lines = stream.aiter_lines()
+    async for line in lines:
+        if line.startswith("data: {"):
+            break
+    return lines
 
 
 def sse_models(body: str) -> set[str]:
@@ -54,10 +64,7 @@ async def test_a_stream_on_one_model_is_never_cut_by_a_request_for_the_other(two
         events: list[str] = []
         body = chat("smollm2", "Count from one to fifty.", stream=True, max_tokens=120)
         async with client.stream("POST", CHAT, json=body) as stream:
-            lines = stream.aiter_lines()
-            async for line in lines:
-                if line.startswith("data: {"):
-                    break
+            lines = await streaming(stream)
             other = asyncio.ensure_future(client.post(CHAT, json=chat("gemma3-270m")))
             for _ in range(200):  # until it waits for room (bounded)
                 page = (await client.get("/metrics")).text
@@ -183,10 +190,7 @@ async def test_an_unload_or_keep_alive_applies_to_one_load_only(two_models: str)
     async with httpx.AsyncClient(base_url=two_models, timeout=TIMEOUT) as client:
         body = chat("smollm2", "Count from one to fifty.", stream=True, max_tokens=60)
         async with client.stream("POST", CHAT, json=body) as stream:
-            lines = stream.aiter_lines()
-            async for line in lines:
-                if line.startswith("data: {"):
-                    break
+            lines = await streaming(stream)
             unload = await client.post("/v1/operator/models/unload", json={"model": "smollm2"})
             assert unload.status_code == 200 and unload.json()["state"] == "loaded"  # busy: after the stream
             async for _line in lines:
