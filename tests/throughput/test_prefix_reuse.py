@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from support import sse_events
+from throughput_helpers import COUNTING, read_metric
 
 SYSTEM = (
     "You are a helpful assistant for a bakery. You answer questions about bread, cakes and pastries "
@@ -107,3 +108,28 @@ async def test_completions_report_cached_tokens_too(default_url: str) -> None:
     # All but the last prompt token (its logits are needed to sample the first new token).
     assert again["usage"]["prompt_tokens_details"]["cached_tokens"] == prompt_tokens - 1
     assert again["choices"][0]["text"] == first["choices"][0]["text"]
+
+
+async def test_identical_answers_decoded_together_leave_one_copy_in_the_cache(
+    no_reuse_url: str, start_text: Callable[..., str]
+) -> None:
+    # A service of its own: what the cache holds depends on everything it has answered.
+    url = start_text({}, name="text-copies")
+    # Counting: no near ties between the two best tokens, so every layout of the cache gives the
+    # same greedy answer (see services/text/README.md, Reproducibility).
+    body = {"prompt": COUNTING, "temperature": 0, "max_tokens": 24}
+    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+        together = await asyncio.gather(*(client.post("/v1/completions", json=body) for _ in range(4)))
+        assert all(r.status_code == 200 for r in together), [r.text for r in together]
+        texts = {r.json()["choices"][0]["text"] for r in together}
+        held_after_burst = await read_metric(client, "nexa_text_kv_held_sequences")
+        again = (await client.post("/v1/completions", json=body)).json()
+        held_after_next = await read_metric(client, "nexa_text_kv_held_sequences")
+    async with httpx.AsyncClient(base_url=no_reuse_url, timeout=300) as plain:
+        evaluated = (await plain.post("/v1/completions", json=body)).json()
+    # The four slots keep their (equal) tokens until the next sequence is placed; then the copies
+    # go, and the next request still reuses the prompt from the one left.
+    assert held_after_burst == 4
+    assert held_after_next <= len(texts) < 4
+    assert again["usage"]["prompt_tokens_details"]["cached_tokens"] == again["usage"]["prompt_tokens"] - 1
+    assert again["choices"][0]["text"] == evaluated["choices"][0]["text"]

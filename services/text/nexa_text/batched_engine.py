@@ -201,6 +201,11 @@ class BatchedEngine(LlamaVocab):
             # However the consumer stopped, the scheduler frees the slot at its next step.
             sequence.cancel.set()
 
+    @property
+    def held_sequences(self) -> int:
+        """Slots whose tokens are in the KV cache: running, or kept for prefix reuse (a metric)."""
+        return sum(1 for slot in self._slots if slot.tokens)
+
     def failure(self) -> str | None:
         """Why the engine cannot generate any more (its scheduler thread died), or None."""
         if not self._closed and not self._thread.is_alive():
@@ -309,6 +314,7 @@ class BatchedEngine(LlamaVocab):
         """The free slot for `tokens`, holding the longest cached prefix of them that any slot has
         (at least one token is left to evaluate, so there are logits to sample from)."""
         most = len(tokens) - 1
+        self._drop_copies()
         if not self._prefix_reuse:
             for slot in free:  # nothing will ever be reused: keep the cache empty of old prefixes
                 if slot.tokens:
@@ -341,6 +347,30 @@ class BatchedEngine(LlamaVocab):
             keep = 0
         best.tokens = best.tokens[:keep]
         return best, keep
+
+    def _drop_copies(self) -> None:
+        """Forget idle slots whose tokens another slot holds too (as all or the start of its own).
+
+        Such a copy serves no prefix the other cannot, and its cells are what scatters the next
+        sequence: concurrent sequences' tokens are interleaved in the cache, and a sequence placed
+        later fills the holes between the ones still kept, and attention over scattered cells is
+        slower. Measured in-process (SmolLM2, 2 threads, 128 tokens): one sequence after eight
+        identical ones decoded together ran at 156 tokens/s, 179 on an empty cache; with the copies
+        dropped, 165 either way (same run). Repeated identical requests (retries, benchmarks,
+        clients asking the same) leave exactly this; distinct answers kept for reuse still scatter."""
+        for slot in self._slots:
+            if slot.job is not None or not slot.tokens:
+                continue
+            n = len(slot.tokens)
+            for other in self._slots:
+                if other is slot or len(other.tokens) < n:
+                    continue
+                older = (other.used_at, other.seq_id) < (slot.used_at, slot.seq_id)
+                if len(other.tokens) == n and other.job is None and older:
+                    continue  # of two idle copies the most recently used stays: this one
+                if other.tokens[:n] == slot.tokens:
+                    self._forget(slot)
+                    break
 
     def _sampler(self, sequence: Sequence) -> ctypes.c_void_p | None:
         """The sequence's llama.cpp sampler chain; None for plain greedy decoding, which `_step`
@@ -531,9 +561,15 @@ class BatchedEngine(LlamaVocab):
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+    """Length of the common start of two token lists, by bisection over slice comparisons (done in
+    C: a Python loop over an 8k-token context per slot costs milliseconds per admission)."""
+    lo, hi = 0, min(len(a), len(b))
+    if a[:hi] == b[:hi]:
+        return hi
+    while hi - lo > 1:  # a[:lo] == b[:lo] and a[:hi] != b[:hi]
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo

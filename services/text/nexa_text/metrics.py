@@ -51,7 +51,7 @@ class TextMetrics:
 
 class _EngineGauges(Collector):
     """Per loaded model: the sequences its engine decodes at once, and (batched engine) the threads
-    it decodes with now and how often that changed (see threads.py)."""
+    it decodes with now, how often that changed (see threads.py), and the slots holding tokens."""
 
     def __init__(self, pool: ModelPool) -> None:
         self._pool = pool
@@ -61,6 +61,11 @@ class _EngineGauges(Collector):
         threads = GaugeMetricFamily("nexa_text_decode_threads", "Threads the engine decodes with now", labels=["model"])
         changes = GaugeMetricFamily(
             "nexa_text_decode_thread_changes", "Times the engine changed its thread count", labels=["model"]
+        )
+        held = GaugeMetricFamily(
+            "nexa_text_kv_held_sequences",
+            "Slots whose tokens are in the KV cache: running, or kept for prefix reuse",
+            labels=["model"],
         )
         for name, model in self._pool.models.items():
             runtime = model.engine
@@ -72,4 +77,6 @@ class _EngineGauges(Collector):
             if governor is not None:
                 threads.add_metric([name], governor.threads)
                 changes.add_metric([name], governor.changes)
-        return [slots, threads, changes]
+            if hasattr(engine, "held_sequences"):
+                held.add_metric([name], engine.held_sequences)
+        return [slots, threads, changes, held]
