@@ -48,7 +48,7 @@ from .serving import (
     sampling,
     sequence,
 )
-from .streaming import event
+from .streaming import EventTemplate, event
 from .tool_calls import CallSplitter, ToolPlan, new_call_id, plan_tools
 
 router = APIRouter(tags=["text"])
@@ -176,6 +176,7 @@ class _Chat:
     def __post_init__(self) -> None:
         self.id, self.created, self.call_id = new_id("chatcmpl"), now(), new_call_id()
         self.splitter = CallSplitter() if self.plan else None
+        self._content = EventTemplate(lambda text: self._chunk(ChatDelta(content=text)))
 
     def _chunk(self, delta: ChatDelta, finish: str | None = None, logprobs: dict | None = None) -> str:  # type: ignore[type-arg]
         choice = ChatChunkChoice(delta=delta, finish_reason=finish, logprobs=logprobs)  # type: ignore[arg-type]
@@ -183,11 +184,11 @@ class _Chat:
 
     def _split(self, content: str, complete: bool | None = None) -> list[str]:
         if self.splitter is None:
-            return [self._chunk(ChatDelta(content=content))] if content else []
+            return [self._content(content)] if content else []
         split = self.splitter.finish(complete) if complete is not None else self.splitter.feed(content)
         out = []
         if split.content:
-            out.append(self._chunk(ChatDelta(content=split.content)))
+            out.append(self._content(split.content))
         if split.call_name is not None:
             head = ToolCallDelta(
                 index=0,

@@ -17,7 +17,7 @@ from nexa_common.schemas.text import CompletionChoice, CompletionChunk, Completi
 from .driver import Generation, Prepared, respond, usage, usage_event
 from .runtime import Delta, Outcome, Runtime
 from .serving import Served, StateDep, completion_logprobs, new_id, now, require_supported, sampling, sequence
-from .streaming import event
+from .streaming import EventTemplate, event
 
 router = APIRouter(tags=["text"])
 
@@ -67,6 +67,7 @@ class _Completion:
     def __post_init__(self) -> None:
         self.id, self.created = new_id("cmpl"), now()
         self.offset = len(self.echo)  # text_offset of the next token
+        self._text = EventTemplate(self._chunk)
 
     def _chunk(self, text: str, finish: str | None = None, logprobs: object = None) -> str:
         choice = CompletionChoice(text=text, finish_reason=finish, logprobs=logprobs)  # type: ignore[arg-type]
@@ -80,7 +81,9 @@ class _Completion:
         if self.job.sequence.top_logprobs is not None and delta.token.id >= 0:
             logprobs = completion_logprobs(self.job.served.runtime, [delta.token], self.offset)
         self.offset += len(delta.text)
-        return [self._chunk(delta.text, logprobs=logprobs)] if delta.text or logprobs else []
+        if logprobs is not None:
+            return [self._chunk(delta.text, logprobs=logprobs)]
+        return [self._text(delta.text)] if delta.text else []
 
     def end(self, outcome: Outcome) -> list[str]:
         lines = [self._chunk("", outcome.finish_reason)]

@@ -31,6 +31,25 @@ def event(payload: BaseModel | dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+class EventTemplate:
+    """An event in which one string field is all that changes from token to token (a chunk's
+    content or text), made whole once: per token only that string is JSON-encoded, and the bytes
+    are the same `event` makes. Building the pydantic chunk, dumping it and dropping its nulls was
+    ~40% of the text service's event-loop time per streamed token (py-spy, one stream)."""
+
+    _MARK = "@@nexa-field@@"
+
+    def __init__(self, make: Callable[[str], str]) -> None:
+        whole = make(self._MARK)
+        quoted = json.dumps(self._MARK)
+        if whole.count(quoted) != 1:
+            raise ValueError("the template's field must appear exactly once")
+        self._head, _, self._tail = whole.partition(quoted)
+
+    def __call__(self, value: str) -> str:
+        return self._head + json.dumps(value, ensure_ascii=False) + self._tail
+
+
 HOLD_GAP_S = 0.050
 """A token that follows the previous one this closely may wait for the next before it is sent
 (a single fast stream makes a token every ~7 ms on 2 cores, each of 8 streams one every ~40 ms)."""
