@@ -1,8 +1,8 @@
-"""Fast tokens share a write, two at most; the first token and slow ones never wait."""
+"""Fast tokens share a write for MAX_HOLD_S at most; the first token and slow ones never wait."""
 
 from __future__ import annotations
 
-from nexa_text.streaming import HOLD_GAP_S, WritePacer
+from nexa_text.streaming import HOLD_GAP_S, MAX_HOLD_S, WritePacer
 
 
 class Clock:
@@ -26,10 +26,13 @@ def _stream(gaps: list[float]) -> list[str]:
     return writes
 
 
-def test_fast_tokens_go_out_two_per_write_and_none_is_lost() -> None:
-    fast = HOLD_GAP_S / 2
-    writes = _stream([0.05] + [fast] * 6)
-    assert writes == ["<0>", "<1><2>", "<3><4>", "<5><6>"]
+def test_fast_tokens_share_writes_for_a_bounded_time_and_none_is_lost() -> None:
+    fast = MAX_HOLD_S / 2.5  # 2 gaps fit in the hold time, the third ends it
+    writes = _stream([0.05] + [fast] * 8)
+    assert writes == ["<0>", "<1><2><3><4>", "<5><6><7><8>"]
+    # Tokens slower than the hold time but under HOLD_GAP_S still go out in pairs.
+    between = (MAX_HOLD_S + HOLD_GAP_S) / 2
+    assert _stream([0.05] + [between] * 4) == ["<0>", "<1><2>", "<3><4>"]
 
 
 def test_the_first_token_and_slow_tokens_are_written_at_once() -> None:
