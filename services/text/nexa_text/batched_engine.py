@@ -368,7 +368,8 @@ class BatchedEngine(LlamaVocab):
                 older = (other.used_at, other.seq_id) < (slot.used_at, slot.seq_id)
                 if len(other.tokens) == n and other.job is None and older:
                     continue  # of two idle copies the most recently used stays: this one
-                if other.tokens[:n] == slot.tokens:
+                # The last token first: it tells most distinct sequences apart without a copy.
+                if other.tokens[n - 1] == slot.tokens[-1] and other.tokens[:n] == slot.tokens:
                     self._forget(slot)
                     break
 
