@@ -314,12 +314,12 @@ class BatchedEngine(LlamaVocab):
         """The free slot for `tokens`, holding the longest cached prefix of them that any slot has
         (at least one token is left to evaluate, so there are logits to sample from)."""
         most = len(tokens) - 1
-        self._drop_copies()
         if not self._prefix_reuse:
             for slot in free:  # nothing will ever be reused: keep the cache empty of old prefixes
                 if slot.tokens:
                     self._forget(slot)
             return free[0], 0
+        self._drop_copies()  # (with reuse off, the loop above already left no idle slot holding tokens)
         if not reuse:
             slot = min(free, key=lambda s: s.used_at)
             self._forget(slot)
