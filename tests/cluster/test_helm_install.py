@@ -385,8 +385,14 @@ def test_a_second_install_reuses_the_model_cache(kube: Kube, release: Install) -
     assert "Building" not in second["logs"]["image"]
     assert "tiny-sd is already present" in second["logs"]["image"], second["logs"]["image"]
     with port_forward(kube, NAMESPACE, f"{RELEASE}-router", 8000) as url:
+        # `--wait` returns once every pod is ready; the router reaches its services through their new
+        # Services, which can lag behind that (one CI run posted straight after `--wait` and got a 503,
+        # the router's answer for an unreachable service). A client waits for the router's /ready.
+        took = wait_until("the router's /ready", lambda: httpx.get(url + "/ready", timeout=10).status_code == 200, 120)
+        release.timings.append(f"second install: router /ready {took:.0f} s after helm install --wait returned")
         body = {"prompt": "a lighthouse", "width": 64, "height": 64, "sample_steps": 2, "seed": 1}
-        assert httpx.post(url + "/v1/txt2img", json=body, headers=auth(), timeout=180).status_code == 200
+        response = httpx.post(url + "/v1/txt2img", json=body, headers=auth(), timeout=180)
+        assert response.status_code == 200, response.text
 
 
 def test_uninstall_with_keep_off_leaves_nothing(kube: Kube, release: Install, model_volume: Path) -> None:

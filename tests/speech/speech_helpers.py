@@ -37,7 +37,8 @@ def decoded(data: bytes, response_format: str, pcm_rate: int = VOICE_RATE) -> tu
 
 
 def words(text: str) -> list[str]:
-    return re.sub(r"[^\w\s]", " ", text.lower()).split()
+    # A contraction is one spoken word: "that's" heard for "ask" is one word wrong, not two.
+    return re.sub(r"[^\w\s]", " ", re.sub(r"['\u2019]", "", text.lower())).split()
 
 
 def differing_words(expected: str, heard: str) -> int:
