@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry
 from nexa_common import catalogue
 from nexa_common.catalogue import ModelError
 from nexa_common.errors import APIError
-from nexa_text.embedding_batcher import Arrivals, EmbeddingBatcher, EmbeddingMetrics
+from nexa_text.arrivals import Arrivals
+from nexa_text.embedding_batcher import EmbeddingBatcher, EmbeddingMetrics
 from nexa_text.embedding_build import build_from_sentence_transformers
 from nexa_text.embedding_engine import EmbeddingEngine
 

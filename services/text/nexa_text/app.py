@@ -7,6 +7,8 @@ chat and embedding routes."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -18,7 +20,8 @@ from nexa_common.kit.service import service_app
 from nexa_common.modalities import Modality, spec
 
 from . import chat, completions, embeddings, gguf_info, tokenize
-from .embedding_batcher import Arrivals, EmbeddingMetrics
+from .arrivals import Arrivals, CountArrivals
+from .embedding_batcher import EmbeddingMetrics
 from .embedding_model import embedding_loader
 from .engine import TextEngine
 from .metrics import TextMetrics
@@ -38,13 +41,13 @@ def gguf_file(path: Path) -> Path:
     return path
 
 
-def _gguf_engine(path: Path, settings: Settings) -> TextEngine:
+def _gguf_engine(path: Path, settings: Settings, coming: Callable[[], int]) -> TextEngine:
     # Imported here: an ONNX-only install runs without llama-cpp-python.
     from .engines import gguf_engine
 
     path = gguf_file(path)
     try:
-        return gguf_engine(path, settings)
+        return gguf_engine(path, settings, coming)
     except ValueError as exc:
         # llama-cpp-python's message carries the file's full path, and /ready's reason reaches clients.
         raise ModelError(f"llama.cpp could not load '{path.name}': not a valid GGUF model for this build") from exc
@@ -88,7 +91,12 @@ def _onnx_bytes(path: Path, settings: Settings) -> int:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     registry = CollectorRegistry()
-    engines = {Backend.GGUF: _gguf_engine, Backend.ONNX: _onnx_engine}
+    # Generation requests on their way to an engine: the batched engine waits a moment for them.
+    generating = Arrivals()
+    engines: dict[Backend, Callable[[Path, Settings], TextEngine]] = {
+        Backend.GGUF: partial(_gguf_engine, coming=lambda: generating.count),
+        Backend.ONNX: _onnx_engine,
+    }
     sizes = {Backend.GGUF: _gguf_bytes, Backend.ONNX: _onnx_bytes}
 
     def load(model: ResolvedModel) -> Runtime:
@@ -105,14 +113,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return sizes[model.entry.backend](model.path, settings)
 
     loaders = {backend: BackendLoader(load, estimate) for backend in engines}
-    arrivals = Arrivals()  # one for the service: a request counts before its body says which model
-    loaders[Backend.ONNX_EMBEDDING] = embedding_loader(settings, EmbeddingMetrics(registry), arrivals)
+    embedding_arrivals = Arrivals()  # one for the service: a request counts before its body says which model
+    loaders[Backend.ONNX_EMBEDDING] = embedding_loader(settings, EmbeddingMetrics(registry), embedding_arrivals)
     text = spec(Modality.TEXT)
     pool = ModelPool(text, settings, loaders, registry)
-    state = TextState(text, settings, pool, registry, TextMetrics(registry, pool), arrivals)
-    return service_app(
+    metrics = TextMetrics(registry, pool, lambda: generating.count)
+    state = TextState(text, settings, pool, registry, metrics, embedding_arrivals)
+    app = service_app(
         state,
         title="nexa text service",
         description="Completions, chat, function calling and embeddings on GGUF and ONNX models (OpenAI-compatible).",
         routers=[completions.router, chat.router, embeddings.router, tokenize.router],
     )
+    generation_paths = frozenset(r.path for r in text.routes if r.streams and r.served_by == "service")
+    app.add_middleware(CountArrivals, arrivals=generating, paths=generation_paths)  # outermost: counted first
+    return app

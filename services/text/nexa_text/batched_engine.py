@@ -19,6 +19,12 @@ the longest prefix any slot holds, its own or another's (llama_memory_seq_cp sha
 unified cache, copying nothing), so a shared system prompt or the earlier turns of a chat are not
 evaluated again; the count is reported as `Sequence.cached_tokens`.
 
+Bursts: when the engine is idle and a sequence arrives while more requests are on their way
+(`coming`: inside the service's route, not submitted yet), it waits for them (at most
+`gather_max_s`), so that a burst's prompts are evaluated in one step, not the first alone while
+the rest are still parsed, each of them then waiting for the step in progress (whose threads take
+the cores the parsing needs). A lone request, with nothing on its way, never waits.
+
 Threads: every step is timed, and a ThreadGovernor lowers the thread count while other processes
 keep the threads from their cores (see threads.py).
 """
@@ -31,7 +37,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +62,10 @@ _NO_KV_SLOT = 1
 """llama_decode's answer when the KV cache has no room for the batch (nothing was evaluated)."""
 ALIVE_CHECK_S = 0.5
 """How often a consumer waiting for tokens checks that the scheduler thread still runs."""
+GATHER_MAX_S = 0.025
+"""Longest an idle engine waits for the requests on their way, once it has a sequence to start."""
+_GATHER_POLL_S = 0.001
+"""How often it looks at their count meanwhile (one may fail instead, and never arrive)."""
 
 
 @dataclass
@@ -99,6 +109,8 @@ class BatchedEngine(LlamaVocab):
         kv_tokens: int | None = None,
         prefix_reuse: bool = True,
         adapt_threads: bool = True,
+        coming: Callable[[], int] = lambda: 0,
+        gather_max_s: float = GATHER_MAX_S,
     ) -> None:
         set_verbose(False)  # llama.cpp logs every graph input at load otherwise
         model_params = llama_cpp.llama_model_default_params()
@@ -142,6 +154,10 @@ class BatchedEngine(LlamaVocab):
         self._vocab = self._model.vocab
         self._n_vocab = self._model.n_vocab()
         self._prefix_reuse = prefix_reuse
+        self._coming = coming
+        self._gather_max_s = gather_max_s
+        self.steps = 0
+        """llama_decode calls made (a metric: with the tokens generated, how full the batches are)."""
 
         self.n_ctx = n_ctx
         self.kv_tokens = kv_tokens
@@ -257,12 +273,12 @@ class BatchedEngine(LlamaVocab):
                 while True:
                     if job is None:
                         return
-                    self._admitted += 1
-                    job.order = self._admitted
-                    waiting.append(job)
+                    self._queue(job, waiting)
                     job = self._incoming.get_nowait()
             except queue.Empty:
                 pass
+            if not busy and waiting and not self._gather(waiting):
+                return
             try:
                 waiting[:] = self._admit(waiting)
                 self._step(waiting)
@@ -273,6 +289,26 @@ class BatchedEngine(LlamaVocab):
                         self._finish(slot, RuntimeError(f"generation failed: {exc}"))
                         self._forget(slot)
             self._flush()
+
+    def _queue(self, job: _Job, waiting: list[_Job]) -> None:
+        self._admitted += 1
+        job.order = self._admitted
+        waiting.append(job)
+
+    def _gather(self, waiting: list[_Job]) -> bool:
+        """Idle, with sequences to start: wait for the requests still on their way, until none is
+        (each arrived, or failed before it was submitted), the slots are full, or `gather_max_s` has
+        passed (a slow upload, say). False when the engine was closed meanwhile."""
+        deadline = time.perf_counter() + self._gather_max_s
+        while self._coming() > 0 and len(waiting) < self.slots and time.perf_counter() < deadline:
+            try:
+                job = self._incoming.get(timeout=_GATHER_POLL_S)
+            except queue.Empty:
+                continue
+            if job is None:
+                return False
+            self._queue(job, waiting)
+        return True
 
     def _admit(self, waiting: list[_Job]) -> list[_Job]:
         """Give waiting jobs free slots, in arrival order; returns those still waiting."""
@@ -446,6 +482,7 @@ class BatchedEngine(LlamaVocab):
             self._threads = threads
         started = time.perf_counter()
         code = llama_cpp.llama_decode(self._ctx.ctx, batch)
+        self.steps += 1
         if code == _NO_KV_SLOT:
             self._make_room(running, waiting)
             return

@@ -23,6 +23,7 @@ from nexa_common.schemas.keep_alive import kept
 from nexa_common.schemas.text import ChatCompletionChunk, CompletionChunk, PromptTokensDetails, SamplingParams, Usage
 
 from . import engine as engine_types
+from .arrivals import Ticket, ticket_of
 from .runtime import Delta, Outcome, Runtime
 from .serving import Served, TextState
 from .streaming import DONE, WritePacer, event
@@ -100,6 +101,9 @@ async def respond(
     either stops waiting."""
     pool = state.pool
     model = pool.get(params.model, capability)
+    arrival = ticket_of(request.scope)
+    if arrival is not None and model.state != "loaded":
+        arrival.done()  # a load takes seconds: the engines of loaded models do not wait for it
     stack = AsyncExitStack()
     try:
         engine = await while_connected(request, stack.enter_async_context(pool.use(model, kept(params.keep_alive))))
@@ -109,19 +113,21 @@ async def respond(
     except BaseException:
         await stack.aclose()
         raise
-    return await _answer(request, state, job, answer, stack, lease, stream=params.stream, headers=headers)
+    return await _answer(request, state, job, answer, stack, lease, stream=params.stream, headers=headers,
+                         arrival=arrival)  # fmt: skip
 
 
 async def _answer(
     request: Request, state: TextState, job: Generation, answer: Answer, stack: AsyncExitStack, lease: Lease,
-    *, stream: bool, headers: dict[str, str],
+    *, stream: bool, headers: dict[str, str], arrival: Ticket | None,
 ) -> Response:  # fmt: skip
     if stream:
-        return EventStream(_events(request, state, job, answer, lease), cleanup=stack.aclose, headers=headers)
+        events = _events(request, state, job, answer, lease, arrival)
+        return EventStream(events, cleanup=stack.aclose, headers=headers)
     outcome = "error"
     async with stack:
         try:
-            deltas, end = await while_connected(request, _collect(job), job.sequence.cancel)
+            deltas, end = await while_connected(request, _collect(job, arrival), job.sequence.cancel)
             outcome = "done"
             whole = answer.whole(deltas, end)
             whole.headers.update(headers)
@@ -133,10 +139,10 @@ async def _answer(
             state.metrics.requests.labels(job.endpoint, outcome).inc()
 
 
-async def _collect(job: Generation) -> tuple[list[Delta], Outcome]:
+async def _collect(job: Generation, arrival: Ticket | None) -> tuple[list[Delta], Outcome]:
     deltas: list[Delta] = []
     outcome: Outcome | None = None
-    async with aclosing(job.served.runtime.run(job.sequence, job.stops, job.arrived)) as events:
+    async with aclosing(job.served.runtime.run(job.sequence, job.stops, job.arrived, arrival)) as events:
         async for item in events:
             if isinstance(item, Delta):
                 deltas.append(item)
@@ -147,7 +153,7 @@ async def _collect(job: Generation) -> tuple[list[Delta], Outcome]:
 
 
 async def _events(
-    request: Request, state: TextState, job: Generation, answer: Answer, lease: Lease
+    request: Request, state: TextState, job: Generation, answer: Answer, lease: Lease, arrival: Ticket | None
 ) -> AsyncIterator[str]:
     label = "disconnected"  # until the stream gets to its end
     pacer = WritePacer()
@@ -156,7 +162,7 @@ async def _events(
             if start := "".join(answer.start()):
                 yield start
             end = ""
-            async with aclosing(job.served.runtime.run(job.sequence, job.stops, job.arrived)) as events:
+            async with aclosing(job.served.runtime.run(job.sequence, job.stops, job.arrived, arrival)) as events:
                 async for item in events:
                     if isinstance(item, Delta):
                         if text := pacer.offer("".join(answer.delta(item))):

@@ -19,7 +19,6 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -29,6 +28,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from nexa_common.errors import APIError
 
+from .arrivals import Arrivals, Ticket
+
 if TYPE_CHECKING:  # the engine needs ONNX Runtime, an optional dependency, at run time only
     from .embedding_engine import EmbeddingEngine
 
@@ -37,43 +38,6 @@ _GAP_S = 0.002
 """While traffic is concurrent, a call waits for more arrivals as long as none is further apart than this."""
 _STOP_WAIT_S = 5.0
 """Longest wait, at unload, for the event loop to stop the collector."""
-
-
-class Arrivals:
-    """How many embedding requests are in the route and not queued yet (the batchers wait for them).
-    One per service, shared by the batchers of every loaded embedding model: a request counts
-    from its first moment, before its body says which model it is for."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.listeners: set[Callable[[], None]] = set()
-        """Woken when a request stops being on its way: each running collector's (on the event loop)."""
-
-    def wake(self) -> None:
-        for listener in list(self.listeners):
-            listener()
-
-    @contextlib.contextmanager
-    def coming(self) -> Iterator[Ticket]:
-        """Held by a request from its start until it is queued (`Ticket.done`) or has failed."""
-        ticket = Ticket(self)
-        self.count += 1
-        try:
-            yield ticket
-        finally:
-            ticket.done()
-
-
-class Ticket:
-    def __init__(self, arrivals: Arrivals) -> None:
-        self._arrivals = arrivals
-        self._done = False
-
-    def done(self) -> None:
-        if not self._done:
-            self._done = True
-            self._arrivals.count -= 1
-            self._arrivals.wake()
 
 
 class EmbeddingMetrics:

@@ -14,7 +14,8 @@ import importlib.util
 from nexa_common.catalogue import ModelError, ResolvedModel
 from nexa_common.kit.models import BackendLoader, files_bytes
 
-from .embedding_batcher import Arrivals, EmbeddingBatcher, EmbeddingMetrics
+from .arrivals import Arrivals
+from .embedding_batcher import EmbeddingBatcher, EmbeddingMetrics
 from .settings import Settings
 
 _BACKEND_PACKAGES = ("onnxruntime", "tokenizers")  # the `onnx` extra

@@ -8,6 +8,7 @@ engine (llama-cpp-python's own generation loop) available.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from .batched_engine import BatchedEngine
@@ -28,7 +29,8 @@ def auto_slots(threads: int, kv_tokens: int, on_gpu: bool) -> int:
     return max(1, min(wanted, kv_tokens // MIN_KV_PER_SLOT))
 
 
-def gguf_engine(path: Path, settings: Settings) -> TextEngine:
+def gguf_engine(path: Path, settings: Settings, coming: Callable[[], int] = lambda: 0) -> TextEngine:
+    """`coming`: how many requests are on their way to the engine (see BatchedEngine)."""
     n_ctx = settings.context_size(trained_context(path))
     options = {
         "n_ctx": n_ctx,
@@ -46,5 +48,6 @@ def gguf_engine(path: Path, settings: Settings) -> TextEngine:
         kv_tokens=kv_tokens,
         prefix_reuse=settings.prefix_cache,
         adapt_threads=settings.adapt_threads,
+        coming=coming,
         **options,
     )

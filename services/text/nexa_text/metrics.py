@@ -3,10 +3,10 @@ gauges, `nexa_text_queue_depth` and `nexa_text_running`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from nexa_common.kit.models import ModelPool
@@ -16,7 +16,7 @@ _RATE_BUCKETS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000)
 
 
 class TextMetrics:
-    def __init__(self, registry: CollectorRegistry, pool: ModelPool) -> None:
+    def __init__(self, registry: CollectorRegistry, pool: ModelPool, arriving: Callable[[], int]) -> None:
         self.requests = Counter(
             "nexa_text_requests",
             "Generation requests by endpoint and outcome",
@@ -46,12 +46,18 @@ class TextMetrics:
         self.cached_prompt_tokens = Counter(
             "nexa_text_cached_prompt_tokens", "Prompt tokens reused from the KV cache, not evaluated", registry=registry
         )
+        Gauge(
+            "nexa_text_arriving_requests",
+            "Generation requests inside the service and not submitted to an engine yet (an idle engine waits for them)",
+            registry=registry,
+        ).set_function(arriving)
         registry.register(_EngineGauges(pool))
 
 
 class _EngineGauges(Collector):
     """Per loaded model: the sequences its engine decodes at once, and (batched engine) the threads
-    it decodes with now, how often that changed (see threads.py), and the slots holding tokens."""
+    it decodes with now, how often that changed (see threads.py), the slots holding tokens, and
+    the decode steps run."""
 
     def __init__(self, pool: ModelPool) -> None:
         self._pool = pool
@@ -67,6 +73,11 @@ class _EngineGauges(Collector):
             "Slots whose tokens are in the KV cache: running, or kept for prefix reuse",
             labels=["model"],
         )
+        steps = CounterMetricFamily(
+            "nexa_text_decode_steps",
+            "llama_decode calls (tokens generated per step: how many sequences share a step)",
+            labels=["model"],
+        )
         for name, model in self._pool.models.items():
             runtime = model.engine
             engine = getattr(runtime, "engine", runtime)
@@ -79,4 +90,6 @@ class _EngineGauges(Collector):
                 changes.add_metric([name], governor.changes)
             if hasattr(engine, "held_sequences"):
                 held.add_metric([name], engine.held_sequences)
-        return [slots, threads, changes, held]
+            if hasattr(engine, "steps"):
+                steps.add_metric([name], engine.steps)
+        return [slots, threads, changes, held, steps]

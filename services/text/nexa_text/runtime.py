@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from . import engine as engine_types
+from .arrivals import Ticket
 from .assembler import TextAssembler
 from .engine import Delivery, TextEngine, Token
 from .metrics import TextMetrics
@@ -69,7 +70,9 @@ class Runtime:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.engine.close()
 
-    async def _tokens(self, sequence: engine_types.Sequence) -> AsyncGenerator[Token, None]:
+    async def _tokens(self, sequence: engine_types.Sequence, arrival: Ticket | None) -> AsyncGenerator[Token, None]:
+        if arrival is not None:
+            arrival.done()  # before the engine sees the sequence: it must not wait for this one
         submit = getattr(self.engine, "submit", None)
         source = self._submitted(submit, sequence) if submit else self._threaded(sequence)
         async with aclosing(source) as tokens:
@@ -146,13 +149,14 @@ class Runtime:
             await asyncio.shield(future)
 
     async def run(
-        self, sequence: engine_types.Sequence, stops: Sequence[str], arrived: float
+        self, sequence: engine_types.Sequence, stops: Sequence[str], arrived: float, arrival: Ticket | None = None
     ) -> AsyncGenerator[Delta | Outcome, None]:
-        """Deltas of text as they are generated, then the Outcome."""
+        """Deltas of text as they are generated, then the Outcome. `arrival`: the request's place among
+        those on their way to an engine, given up as the sequence is submitted."""
         assembler = TextAssembler(stops)
         count, first_at = 0, 0.0
         try:
-            async with aclosing(self._tokens(sequence)) as tokens:
+            async with aclosing(self._tokens(sequence, arrival)) as tokens:
                 async for token in tokens:
                     count += 1
                     if count == 1:

@@ -16,7 +16,7 @@ from nexa_common.kit.models import PooledModel
 from nexa_common.kit.service import ServiceState, get_state
 from nexa_common.schemas.text import ChatMessage, CompletionLogprobs, SamplingParams
 
-from .embedding_batcher import Arrivals
+from .arrivals import Arrivals
 from .engine import Sampling, Sequence, Token
 from .metrics import TextMetrics
 from .prompting import PromptError, chat_prompt_tokens
