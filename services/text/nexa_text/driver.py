@@ -157,25 +157,29 @@ async def _events(
 ) -> AsyncIterator[str]:
     label = "disconnected"  # until the stream gets to its end
     pacer = WritePacer()
+    # Chat's role chunk goes out with the first token's events: one write fewer per answer in the
+    # service, the router and the client (the headers have gone out already).
+    start = "".join(answer.start())
     try:
         async with cancel_on_disconnect(request, job.sequence.cancel):
-            if start := "".join(answer.start()):
-                yield start
             end = ""
             async with aclosing(job.served.runtime.run(job.sequence, job.stops, job.arrived, arrival)) as events:
                 async for item in events:
                     if isinstance(item, Delta):
-                        if text := pacer.offer("".join(answer.delta(item))):
+                        if (text := "".join(answer.delta(item))) and start:
+                            text, start = start + text, ""
+                        if text := pacer.offer(text):
                             yield text
                     else:
                         end = "".join(answer.end(item))
             # The last events go in one write: the finish reason, the usage, [DONE].
-            yield pacer.flush() + end + DONE
+            yield start + pacer.flush() + end + DONE
             label = "done"
     except Exception as exc:
         label = "error"
         lease.error = exc  # counted against the engine's health when the slot is given back
         log.exception("generation failed during a stream")
-        yield pacer.flush() + event(error_body(500, "Generation failed; the server log has the details.")) + DONE
+        failure = event(error_body(500, "Generation failed; the server log has the details."))
+        yield start + pacer.flush() + failure + DONE
     finally:
         state.metrics.requests.labels(job.endpoint, label).inc()
