@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 
@@ -38,20 +39,14 @@ def test_guidellm_default_chat_benchmark_gets_the_requested_token_counts(
     router_url: str, smollm2_tokenizer: Path, tmp_path: Path
 ) -> None:
     output_tokens, requests = 16, 3
-    report = tmp_path / "guidellm.json"
-    argv = [
-        str(BIN / "guidellm"), "run",
-        "--backend", f"kind=openai_http,target={router_url},model={MODEL}",
-        "--profile", "kind=synchronous",
-        "--constraint", f"kind=max_requests,count={requests}",
-        "--data", f"kind=synthetic_text,prompt_tokens=32,output_tokens={output_tokens}",
-        "--tokenizer", f"kind=huggingface_auto,model={smollm2_tokenizer}",
-        "--output", f"kind=json,path={report}",
-        "--disable-console-interactive",
-    ]  # fmt: skip
-    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=540, check=False)
-    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
-    benchmark = json.loads(report.read_text())["benchmarks"][0]
+    benchmark = _guidellm(router_url, smollm2_tokenizer, tmp_path / "first", requests, output_tokens)
+    state = benchmark["scheduler_state"]
+    if state["processed_requests"] < requests and state["processing_requests"] and not state["errored_requests"]:
+        # guidellm 0.8.1 now and then writes its report while its own state still has the last
+        # request in progress (seen once in ~10 runs: 2 of 3 recorded, the third neither errored
+        # nor incomplete, the report written 0.1 s after the second ended). Its race, not an
+        # answer of ours: run it once more, and that run must record every request.
+        benchmark = _guidellm(router_url, smollm2_tokenizer, tmp_path / "again", requests, output_tokens)
     outcome = benchmark["requests"]
     assert len(outcome["successful"]) == requests, {k: len(v) for k, v in outcome.items() if isinstance(v, list)}
     assert not outcome["errored"] and not outcome["incomplete"]
@@ -59,3 +54,23 @@ def test_guidellm_default_chat_benchmark_gets_the_requested_token_counts(
     assert [r["output_tokens"] for r in outcome["successful"]] == [output_tokens] * requests
     sent = json.loads(outcome["successful"][0]["request_args"])["body"]
     assert sent["max_completion_tokens"] == output_tokens and sent["ignore_eos"] is True
+
+
+def _guidellm(router_url: str, tokenizer: Path, folder: Path, requests: int, output_tokens: int) -> dict[str, Any]:
+    """One synchronous guidellm benchmark of `requests` chats; its report's benchmark."""
+    folder.mkdir()
+    report = folder / "guidellm.json"
+    argv = [
+        str(BIN / "guidellm"), "run",
+        "--backend", f"kind=openai_http,target={router_url},model={MODEL}",
+        "--profile", "kind=synchronous",
+        "--constraint", f"kind=max_requests,count={requests}",
+        "--data", f"kind=synthetic_text,prompt_tokens=32,output_tokens={output_tokens}",
+        "--tokenizer", f"kind=huggingface_auto,model={tokenizer}",
+        "--output", f"kind=json,path={report}",
+        "--disable-console-interactive",
+    ]  # fmt: skip
+    done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=540, check=False)
+    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
+    benchmark: dict[str, Any] = json.loads(report.read_text())["benchmarks"][0]
+    return benchmark
