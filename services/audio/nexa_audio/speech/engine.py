@@ -6,7 +6,6 @@ clauses and runs the model once per clause; the cancellation event is checked be
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import json
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from nexa_common.catalogue import ResolvedModel, piper_config
+from nexa_common.kit.memory import trim_heap
 from nexa_common.kit.models import MIB, files_bytes
 
 from ..settings import Settings
@@ -60,7 +60,7 @@ class PiperEngine:
         """
         del self._voice
         gc.collect()  # the session may sit in a reference cycle of Piper's objects
-        _trim_heap()
+        trim_heap()
 
     def synthesize(self, sentence: str, speaker: int, cancel: threading.Event) -> Synthesis:
         from piper import SynthesisConfig
@@ -85,15 +85,6 @@ VOICE_RUNTIME_BYTES = 112 * MIB
 def voice_bytes(model: ResolvedModel) -> int:
     """The pool's estimate of a voice's memory, before it is loaded."""
     return files_bytes(model.path) + VOICE_RUNTIME_BYTES
-
-
-def _trim_heap() -> None:
-    """glibc's malloc_trim(0): return the heap's free pages to the system (a no-op elsewhere)."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim  # the process's own symbols: libc's, where it is glibc
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim with
-        return
-    trim(0)
 
 
 def _providers(settings: Settings) -> list[str]:
