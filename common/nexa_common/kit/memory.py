@@ -9,10 +9,13 @@ ONNX Runtime session keeps most of its resident memory (piper-joe: 81 MiB before
 from __future__ import annotations
 
 import ctypes
+import gc
 
 
-def trim_heap() -> None:
-    """glibc's malloc_trim(0): return the heap's free pages to the system (a no-op elsewhere)."""
+def release_freed_memory() -> None:
+    """Collect garbage (a closed engine's buffers may sit in a reference cycle), then glibc's
+    malloc_trim(0): return the heap's free pages to the system (the trim is a no-op elsewhere)."""
+    gc.collect()
     try:
         trim = ctypes.CDLL(None).malloc_trim  # the process's own symbols: libc's, where it is glibc
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim with

@@ -8,7 +8,6 @@ PyTorch and llama.cpp on CPU at batch 1 and 32.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from nexa_common.catalogue import EMBEDDING_MANIFEST, ModelError
-from nexa_common.kit.memory import trim_heap
+from nexa_common.kit.memory import release_freed_memory
 
 from .embedding_build import MANIFEST_VERSION, MODEL_FILE, TOKENIZER_FILE
 
@@ -115,8 +114,7 @@ class EmbeddingEngine:
         # pages: untrimmed, the text service's RSS after each of 10 load/unload cycles grew from 465
         # to 589 MiB; trimmed it stays between 424 and 457 with no trend.
         del self._session
-        gc.collect()
-        trim_heap()
+        release_freed_memory()
 
 
 def _leading(mask: list[int]) -> int:

@@ -6,7 +6,6 @@ clauses and runs the model once per clause; the cancellation event is checked be
 
 from __future__ import annotations
 
-import gc
 import json
 import threading
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nexa_common.catalogue import ResolvedModel, piper_config
-from nexa_common.kit.memory import trim_heap
+from nexa_common.kit.memory import release_freed_memory
 from nexa_common.kit.models import MIB, files_bytes
 
 from ..settings import Settings
@@ -59,8 +58,7 @@ class PiperEngine:
         than in a worker process (see the audio service's README).
         """
         del self._voice
-        gc.collect()  # the session may sit in a reference cycle of Piper's objects
-        trim_heap()
+        release_freed_memory()  # the session may sit in a reference cycle of Piper's objects
 
     def synthesize(self, sentence: str, speaker: int, cancel: threading.Event) -> Synthesis:
         from piper import SynthesisConfig
