@@ -5,6 +5,7 @@ on their way is the test's, so nothing depends on how fast the machine parses th
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -41,30 +42,42 @@ def coming() -> Coming:
     return Coming()
 
 
+def _engine(gguf: Path, coming: Coming, slots: int) -> BatchedEngine:
+    # A long gather bound: the engine may only stop waiting because the requests arrived or failed.
+    return BatchedEngine(
+        gguf, n_ctx=512, n_threads=1, n_batch=128, n_gpu_layers=0, slots=slots, coming=coming, gather_max_s=HANG_GUARD_S
+    )
+
+
 @pytest.fixture
 def engine(gguf: Path, coming: Coming) -> Iterator[BatchedEngine]:
-    # A long gather bound: the engine may only stop waiting because the requests arrived or failed.
-    engine = BatchedEngine(
-        gguf, n_ctx=512, n_threads=1, n_batch=128, n_gpu_layers=0, slots=2, coming=coming, gather_max_s=HANG_GUARD_S
-    )
+    engine = _engine(gguf, coming, slots=2)
     yield engine
     engine.close()
 
 
-def _submit(engine: BatchedEngine, prompt: str, coming: Coming | None = None) -> threading.Event:
-    """One greedy token for `prompt`, given up as on its way just before it is submitted (as the
-    service does); the event is set once the sequence has ended."""
-    ended = threading.Event()
-    sequence = Sequence(engine.tokenize(prompt, add_bos=True, special=True), 1, Sampling(temperature=0))
+class _Request:
+    """One greedy token for a prompt (tokenised up front); `ended` is set once the sequence has ended."""
 
-    def deliver(items: list[object]) -> None:
+    def __init__(self, engine: BatchedEngine, prompt: str) -> None:
+        self.engine = engine
+        self.sequence = Sequence(engine.tokenize(prompt, add_bos=True, special=True), 1, Sampling(temperature=0))
+        self.ended = threading.Event()
+
+    def deliver(self, items: list[object]) -> None:
         if any(item is None or isinstance(item, BaseException) for item in items):
-            ended.set()
+            self.ended.set()
 
-    if coming is not None:
-        coming.count -= 1
-    engine.submit(sequence, deliver)  # type: ignore[arg-type]
-    return ended
+    def submit(self, coming: Coming | None) -> threading.Event:
+        """Given up as on its way just before it is submitted, as the service does."""
+        if coming is not None:
+            coming.count -= 1
+        self.engine.submit(self.sequence, self.deliver)  # type: ignore[arg-type]
+        return self.ended
+
+
+def _submit(engine: BatchedEngine, prompt: str, coming: Coming | None = None) -> threading.Event:
+    return _Request(engine, prompt).submit(coming)
 
 
 def test_a_burst_arriving_at_an_idle_engine_is_evaluated_in_one_step(engine: BatchedEngine, coming: Coming) -> None:
@@ -77,6 +90,30 @@ def test_a_burst_arriving_at_an_idle_engine_is_evaluated_in_one_step(engine: Bat
     second = _submit(engine, f"{COUNTING} 9", coming)
     assert first.wait(HANG_GUARD_S) and second.wait(HANG_GUARD_S)
     assert engine.steps == 1  # both prompts (and their one token each) in one llama_decode
+
+
+def test_requests_queued_together_as_the_count_ends_all_join_the_first_step(gguf: Path, coming: Coming) -> None:
+    # The last two of a burst are queued one right after the other, so the count of those on their
+    # way is 0 before the engine's thread has looked at its queue again: it must still take both
+    # (found in a trace of 8-stream bursts, where the first step often had 2 to 5 of the 8).
+    engine = _engine(gguf, coming, slots=3)
+    try:
+        coming.count = 3
+        first = _submit(engine, COUNTING, coming)
+        time.sleep(0.3)  # the engine is gathering
+        last_two = [_Request(engine, f"{COUNTING} {n}") for n in (9, 10)]
+        interval = sys.getswitchinterval()
+        # This thread keeps the interpreter until it waits (tokenising would have let it go): both
+        # are queued, and the count is 0, before the engine's thread runs again.
+        sys.setswitchinterval(10.0)
+        try:
+            second, third = (request.submit(coming) for request in last_two)
+        finally:
+            sys.setswitchinterval(interval)
+        assert first.wait(HANG_GUARD_S) and second.wait(HANG_GUARD_S) and third.wait(HANG_GUARD_S)
+        assert engine.steps == 1  # all three prompts in one llama_decode
+    finally:
+        engine.close()
 
 
 def test_a_request_that_fails_on_its_way_does_not_hold_the_engine(engine: BatchedEngine, coming: Coming) -> None:

@@ -270,13 +270,11 @@ class BatchedEngine(LlamaVocab):
             try:
                 # Block only when there is nothing to decode.
                 job = self._incoming.get(block=not busy and not waiting)
-                while True:
-                    if job is None:
-                        return
-                    self._queue(job, waiting)
-                    job = self._incoming.get_nowait()
             except queue.Empty:
                 pass
+            else:
+                if job is None or not self._take(job, waiting):
+                    return
             if not busy and waiting and not self._gather(waiting):
                 return
             try:
@@ -305,10 +303,23 @@ class BatchedEngine(LlamaVocab):
                 job = self._incoming.get(timeout=_GATHER_POLL_S)
             except queue.Empty:
                 continue
+            if job is None or not self._take(job, waiting):
+                return False
+        # Those queued since the last look: the count reaches 0 as the last one is queued, and the
+        # event loop may have queued several while this thread waited for its turn.
+        return self._take(None, waiting)
+
+    def _take(self, job: _Job | None, waiting: list[_Job]) -> bool:
+        """Queue `job` (if any) and every job already in `_incoming`; False once the engine is closed."""
+        while True:
+            if job is not None:
+                self._queue(job, waiting)
+            try:
+                job = self._incoming.get_nowait()
+            except queue.Empty:
+                return True
             if job is None:
                 return False
-            self._queue(job, waiting)
-        return True
 
     def _admit(self, waiting: list[_Job]) -> list[_Job]:
         """Give waiting jobs free slots, in arrival order; returns those still waiting."""
