@@ -3,7 +3,6 @@ model's chat template, with grammar-constrained tool calls and JSON answers."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -44,6 +43,7 @@ from .serving import (
     chat_tokens,
     new_id,
     now,
+    prepared_off_loop,
     require_supported,
     sampling,
     sequence,
@@ -154,7 +154,7 @@ async def _chat(
     account_fields(request, body, strict=state.settings.strict_fields)
 
     async def prepare(model: Served) -> Prepared:
-        prepared = await asyncio.to_thread(_prepare, model, body, must_call)
+        prepared = await prepared_off_loop(request, _prepare, model, body, must_call)
         job = Generation(model, prepared.sequence, prepared.stops, arrived, endpoint)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return Prepared(job, _Chat(job, prepared.plan, include_usage, prepared.legacy_function_call), prepared.headers)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
@@ -16,7 +15,17 @@ from nexa_common.schemas.text import CompletionChoice, CompletionChunk, Completi
 
 from .driver import Generation, Prepared, respond, usage, usage_event
 from .runtime import Delta, Outcome, Runtime
-from .serving import Served, StateDep, completion_logprobs, new_id, now, require_supported, sampling, sequence
+from .serving import (
+    Served,
+    StateDep,
+    completion_logprobs,
+    new_id,
+    now,
+    prepared_off_loop,
+    require_supported,
+    sampling,
+    sequence,
+)
 from .streaming import EventTemplate, event
 
 router = APIRouter(tags=["text"])
@@ -43,7 +52,7 @@ async def create_completion(body: CompletionRequest, request: Request, state: St
     prompt = body.prompt_text()
 
     async def prepare(model: Served) -> Prepared:
-        tokens = await asyncio.to_thread(_prompt_tokens, model.runtime, prompt)
+        tokens = await prepared_off_loop(request, _prompt_tokens, model.runtime, prompt)
         seq = sequence(model.runtime, tokens, body.token_limit(), "prompt")
         seq.sampling = sampling(body)
         seq.min_tokens, seq.ignore_eos = body.min_tokens, body.ignore_eos

@@ -4,12 +4,14 @@ OpenAI's two layouts."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, TypeVar
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from nexa_common.errors import APIError
 from nexa_common.kit.models import PooledModel
@@ -36,6 +38,25 @@ class TextState(ServiceState):
 
 
 StateDep = Annotated[TextState, Depends(get_state)]
+
+
+INLINE_MAX_BYTES = 16 * 1024
+"""A request body up to this size is templated and tokenised on the event loop. A short chat takes
+~0.15 ms (SmolLM2's template and tokenizer; 2 KB: 0.5 ms), less than handing it to a worker thread
+and back, which on 2 busy cores waits for the interpreter lock: in traces of 8-chat bursts through
+the router, time to first token p50 went 76 -> 58, 74 -> 59 and 63 -> 55 ms with it done inline.
+Longer ones (20 KB: 3.6 ms, 100 KB: 38 ms) go to a thread, where the tokenizer's C code lets the
+loop serve others meanwhile."""
+
+_T = TypeVar("_T")
+
+
+async def prepared_off_loop(request: Request, work: Callable[..., _T], *args: Any) -> _T:
+    """`work(*args)` (templating, tokenising) inline for a small request, else on a worker thread."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) <= INLINE_MAX_BYTES:
+        return work(*args)
+    return await asyncio.to_thread(work, *args)
 
 
 class Served(NamedTuple):

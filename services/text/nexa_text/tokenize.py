@@ -4,7 +4,6 @@ model's template over the messages, with the instructions describing the tools).
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack
 
 from fastapi import APIRouter, Request
@@ -17,7 +16,7 @@ from nexa_common.schemas.text import TOKENIZE_PATH, ChatCompletionRequest, Token
 
 from .prompting import tool_instructions
 from .runtime import Runtime
-from .serving import StateDep, chat_tokens
+from .serving import StateDep, chat_tokens, prepared_off_loop
 from .tool_calls import plan_tools
 
 router = APIRouter(tags=["text"])
@@ -39,5 +38,5 @@ async def tokenize(body: ChatCompletionRequest, request: Request, state: StateDe
         held = stack.enter_async_context(state.pool.use(model, kept(body.keep_alive)))
         runtime = await while_connected(request, held)
         assert isinstance(runtime, Runtime)
-        count = await asyncio.to_thread(_count, runtime, body)
+        count = await prepared_off_loop(request, _count, runtime, body)
     return TokenizeResponse(model=model.name, prompt_tokens=count)
