@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from nexa_common.catalogue import Backend, ModelError, ResolvedModel
 from nexa_common.kit.models import BackendLoader, ModelPool, files_bytes
 from nexa_common.kit.service import service_app
-from nexa_common.modalities import Modality, spec
+from nexa_common.modalities import Capability, Modality, spec
 
 from . import chat, completions, embeddings, gguf_info, tokenize
 from .arrivals import Arrivals, CountArrivals
@@ -125,6 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Completions, chat, function calling and embeddings on GGUF and ONNX models (OpenAI-compatible).",
         routers=[completions.router, chat.router, embeddings.router, tokenize.router],
     )
+    # Outermost: a request counts from its first moment, before its body is read.
     generation_paths = frozenset(r.path for r in text.routes if r.streams and r.served_by == "service")
-    app.add_middleware(CountArrivals, arrivals=generating, paths=generation_paths)  # outermost: counted first
+    app.add_middleware(CountArrivals, arrivals=generating, paths=generation_paths)
+    embedding_paths = frozenset(r.path for r in text.routes if r.capability is Capability.EMBEDDINGS)
+    app.add_middleware(CountArrivals, arrivals=embedding_arrivals, paths=embedding_paths)
     return app

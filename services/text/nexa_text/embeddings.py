@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
 from nexa_common.errors import APIError, error_responses
 from nexa_common.fields import account_fields
@@ -24,8 +22,9 @@ from nexa_common.modalities import Capability
 from nexa_common.schemas.embeddings import EmbeddingRequest, EmbeddingResponse
 from nexa_common.schemas.keep_alive import kept
 
+from .arrivals import ticket_of
 from .embedding_model import EmbeddingRuntime
-from .serving import TextState
+from .serving import StateDep
 from .settings import Settings
 
 if TYPE_CHECKING:  # the engine needs ONNX Runtime, an optional dependency, at run time only
@@ -34,40 +33,28 @@ if TYPE_CHECKING:  # the engine needs ONNX Runtime, an optional dependency, at r
 router = APIRouter(tags=["text"])
 
 
-# The body is read inside the handler (not by FastAPI before it), so the request counts as on its
-# way to the batcher from its first moment: see `Arrivals`.
-_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": EmbeddingRequest.model_json_schema(mode="validation")}},
-    }
-}
-
-
 @router.post(
     "/v1/embeddings",
     response_model=EmbeddingResponse,
     responses=error_responses(400, 404, 413, 429, 503, 507),
-    openapi_extra=_BODY,
 )
-async def create_embeddings(request: Request) -> JSONResponse:
+async def create_embeddings(body: EmbeddingRequest, request: Request, state: StateDep) -> JSONResponse:
     """Embed `input` (a string, strings, token ids or token-id lists) as unit vectors, in input order,
     on the embedding model `model` names (absent: the first one the service was started with)."""
-    state: TextState = request.app.state.service
-    with state.embedding_arrivals.coming() as ticket:
-        body = await _read(request)
-        account_fields(request, body, strict=state.settings.strict_fields)
-        pool = state.pool
-        model = pool.get(body.model, Capability.EMBEDDINGS)
-        if model.state != "loaded":
-            ticket.done()  # a load takes seconds: the batchers of loaded models do not wait for it
-        async with AsyncExitStack() as stack:
-            # A client that leaves while the model loads or while it waits for a slot stops waiting.
-            runtime = await while_connected(request, stack.enter_async_context(pool.use(model, kept(body.keep_alive))))
-            assert isinstance(runtime, EmbeddingRuntime)
-            tokens, size = _checked(body, model.name, runtime.engine, state.settings)
-            await while_connected(request, stack.enter_async_context(pool.slot(model)))
-            vectors = await while_connected(request, runtime.batcher.embed(tokens, ticket))
+    # Counted as on its way to the batcher since before its body was read (see `CountArrivals`).
+    ticket = ticket_of(request.scope)
+    account_fields(request, body, strict=state.settings.strict_fields)
+    pool = state.pool
+    model = pool.get(body.model, Capability.EMBEDDINGS)
+    if ticket is not None and model.state != "loaded":
+        ticket.done()  # a load takes seconds: the batchers of loaded models do not wait for it
+    async with AsyncExitStack() as stack:
+        # A client that leaves while the model loads or while it waits for a slot stops waiting.
+        runtime = await while_connected(request, stack.enter_async_context(pool.use(model, kept(body.keep_alive))))
+        assert isinstance(runtime, EmbeddingRuntime)
+        tokens, size = _checked(body, model.name, runtime.engine, state.settings)
+        await while_connected(request, stack.enter_async_context(pool.slot(model)))
+        vectors = await while_connected(request, runtime.batcher.embed(tokens, ticket))
     engine = runtime.engine
     if size != engine.dimensions:
         vectors = vectors[:, :size]
@@ -84,13 +71,6 @@ async def create_embeddings(request: Request) -> JSONResponse:
             "usage": {"prompt_tokens": total, "total_tokens": total},
         }
     )
-
-
-async def _read(request: Request) -> EmbeddingRequest:
-    try:
-        return EmbeddingRequest.model_validate_json(await request.body())
-    except ValidationError as exc:  # answered like every other validation failure (a 400)
-        raise RequestValidationError(exc.errors(include_url=False)) from None
 
 
 def _checked(
